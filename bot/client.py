@@ -1,0 +1,114 @@
+"""The Bot subclass: receives its services from the entry point and loads cogs by discovery."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import time
+from collections.abc import Iterator
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.interactions import handle_interaction_error
+from bot.services.command_sync import payload_hash
+from bot.services.timers import TimerRecord
+from bot.settings import Settings
+from bot.wiring import Services
+
+log = logging.getLogger(__name__)
+
+COGS_PACKAGE = "cogs"
+
+
+def discover_extensions(package: str = COGS_PACKAGE) -> Iterator[str]:
+    """Every module or package directly under ``package`` not starting with ``_``."""
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(module.__path__, prefix=f"{package}."):
+        if not info.name.rsplit(".", 1)[-1].startswith("_"):
+            yield info.name
+
+
+def default_intents() -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.members = True  # privileged: enable "Server Members Intent" in the developer portal
+    intents.guild_reactions = True
+    intents.dm_messages = True
+    intents.guild_scheduled_events = True
+    return intents
+
+
+class CommandTree(app_commands.CommandTree["ChapterBot"]):
+    async def on_error(
+        self, interaction: discord.Interaction[ChapterBot], error: app_commands.AppCommandError
+    ) -> None:
+        await handle_interaction_error(interaction, error)
+
+
+class ChapterBot(commands.AutoShardedBot):
+    def __init__(self, settings: Settings, services: Services) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=default_intents(),
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, users=True, replied_user=False
+            ),
+            tree_cls=CommandTree,
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,  # type: ignore[arg-type]  # None means "all"
+            chunk_guilds_at_startup=True,
+        )
+        self.settings = settings
+        self.services = services
+        self.started_monotonic = time.monotonic()
+        self.extensions_loaded: list[str] = []
+
+    async def setup_hook(self) -> None:
+        for name in discover_extensions():
+            await self.load_extension(name)
+            self.extensions_loaded.append(name)
+        log.info("loaded extensions: %s", ", ".join(self.extensions_loaded))
+        self.services.dispatcher.set_handler(self.run_timer_listeners)
+        await self.services.dispatcher.start()
+        await self.sync_commands()
+
+    async def run_timer_listeners(self, timer: TimerRecord) -> None:
+        """Like ``dispatch(f"{event}_timer_complete")`` but awaited, so failures are seen."""
+        await self.wait_until_ready()
+        listeners = self.extra_events.get(f"on_{timer.event}_timer_complete", [])
+        if not listeners:
+            raise LookupError(f"no listener handles timer event {timer.event!r}")
+        for listener in listeners:
+            await listener(timer)
+
+    async def sync_commands(self) -> bool:
+        """Sync to DEV_GUILD_ID always, globally only when the payload changed. True if synced."""
+        assert self.application_id is not None
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+            log.info("synced commands to dev guild %s", guild.id)
+            return True
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        digest = payload_hash(payload)
+        scope = f"global:{self.application_id}"
+        if await self.services.command_sync.is_current(scope, digest):
+            log.info("application commands unchanged; not syncing")
+            return False
+        await self.tree.sync()
+        await self.services.command_sync.record(scope, digest)
+        log.info("synced %d global application command(s)", len(payload))
+        return True
+
+    @property
+    def uptime_seconds(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+    async def close(self) -> None:
+        self.services.dispatcher.shutdown()
+        await super().close()

@@ -1,0 +1,86 @@
+"""One place that turns any interaction failure into an answer, so none is left unanswered."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+
+from bot.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+GENERIC_APOLOGY = (
+    "Sorry, something went wrong on our side. It has been logged; please try again in a moment."
+)
+
+
+class UserFacingCheckFailure(app_commands.CheckFailure):
+    """A check that failed for a reason the user can act on; its message is shown to them."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def message_for(error: BaseException) -> str | None:
+    """The short text to show for errors users can fix, or None for bugs."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        original = error.__cause__ if isinstance(error, app_commands.TransformerError) else None
+        inner = error.original if isinstance(error, app_commands.CommandInvokeError) else original
+        if isinstance(error, app_commands.TransformerError) and inner is None:
+            return f"“{str(error.value)[:80]}” isn't a valid value for that option."
+        if inner is not None:
+            return message_for(inner)
+    if isinstance(error, DomainError):
+        return error.message
+    if isinstance(error, UserFacingCheckFailure):
+        return error.message
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works inside a server."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.MissingPermissions | app_commands.BotMissingPermissions):
+        return str(error)
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here."
+    return None
+
+
+async def send_ephemeral(interaction: discord.Interaction, content: str) -> None:
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(content, ephemeral=True)
+        else:
+            await interaction.response.send_message(content, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not answer interaction %s", interaction.id, exc_info=True)
+
+
+async def handle_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
+    text = message_for(error)
+    if text is None:
+        command = interaction.command.qualified_name if interaction.command else interaction.type
+        log.error("unhandled error in %s", command, exc_info=error)
+        text = GENERIC_APOLOGY
+    await send_ephemeral(interaction, text[:2000])
+
+
+class ErrorHandlingView(discord.ui.View):
+    """Base for views: component errors get the same treatment as command errors."""
+
+    async def on_error(
+        self,
+        interaction: discord.Interaction,
+        error: Exception,
+        item: discord.ui.Item[discord.ui.View],
+    ) -> None:
+        await handle_interaction_error(interaction, error)
+
+
+class ErrorHandlingModal(discord.ui.Modal):
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction, error: Exception
+    ) -> None:
+        await handle_interaction_error(interaction, error)

@@ -1,0 +1,210 @@
+"""Durable timers: rows that say "do EVENT with PAYLOAD at EXPIRES".
+
+Every feature schedules through here (deadlines, reminders, follow-ups, daily evaluations). The row
+is the truth; the dispatcher in ``bot.timers`` only wakes up at ``run_at``. A timer is marked done
+after its handlers succeed (at-least-once); failures are retried with backoff and end as
+``failed`` with the reason. Nothing is ever silently deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from db.models import Timer, TimerStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRecord:
+    id: int
+    event: str
+    payload: dict[str, Any]
+    key: str | None
+    expires: datetime
+    run_at: datetime
+    status: str
+    attempts: int
+    last_error: str | None
+    late: bool = False
+
+    @classmethod
+    def from_row(cls, row: Timer, *, late: bool = False) -> TimerRecord:
+        return cls(
+            id=row.id,
+            event=row.event,
+            payload=dict(row.payload or {}),
+            key=row.key,
+            expires=row.expires,
+            run_at=row.run_at,
+            status=str(row.status.value if isinstance(row.status, TimerStatus) else row.status),
+            attempts=row.attempts,
+            last_error=row.last_error,
+            late=late,
+        )
+
+
+TimerListener = Callable[[TimerRecord], None]
+
+
+class TimerService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._listeners: list[TimerListener] = []
+
+    def add_listener(self, listener: TimerListener) -> None:
+        """Called with every timer created or rescheduled here (the dispatcher schedules it)."""
+        self._listeners.append(listener)
+
+    def _notify(self, record: TimerRecord) -> None:
+        for listener in self._listeners:
+            listener(record)
+
+    async def create_timer(
+        self,
+        when: datetime,
+        event: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+    ) -> TimerRecord:
+        """Persist a timer. With ``key``, an existing timer of that key is returned instead."""
+        if when.tzinfo is None:
+            raise ValueError("timers need an aware datetime")
+        now = self._clock.now()
+        row = Timer(
+            event=event,
+            payload=payload or {},
+            key=key,
+            expires=when,
+            run_at=when,
+            status=TimerStatus.PENDING,
+            attempts=0,
+            created_at=now,
+        )
+        try:
+            async with self._sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:
+            if key is None:
+                raise
+            existing = await self.get_by_key(key)
+            if existing is None:
+                raise
+            return existing
+        record = TimerRecord.from_row(row)
+        self._notify(record)
+        return record
+
+    async def replace_timer(
+        self, when: datetime, event: str, payload: dict[str, Any] | None, *, key: str
+    ) -> TimerRecord:
+        """Move the keyed timer to ``when`` (creating it if needed), e.g. the next daily run."""
+        async with self._sessions.begin() as session:
+            row = await session.scalar(select(Timer).where(Timer.key == key))
+            if row is None:
+                row = Timer(event=event, key=key, created_at=self._clock.now())
+                session.add(row)
+            row.payload = payload or {}
+            row.expires = when
+            row.run_at = when
+            row.status = TimerStatus.PENDING
+            row.attempts = 0
+            row.last_error = None
+            row.locked_until = None
+            row.finished_at = None
+        record = TimerRecord.from_row(row)
+        self._notify(record)
+        return record
+
+    async def get(self, timer_id: int) -> TimerRecord | None:
+        async with self._sessions() as session:
+            row = await session.get(Timer, timer_id)
+            return TimerRecord.from_row(row) if row else None
+
+    async def get_by_key(self, key: str) -> TimerRecord | None:
+        async with self._sessions() as session:
+            row = await session.scalar(select(Timer).where(Timer.key == key))
+            return TimerRecord.from_row(row) if row else None
+
+    async def cancel(self, timer_id: int) -> bool:
+        """Cancel a pending timer; returns False if it had already finished."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Timer)
+                .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
+                .values(status=TimerStatus.CANCELLED, finished_at=self._clock.now())
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    async def cancel_by_key(self, key: str) -> bool:
+        record = await self.get_by_key(key)
+        return await self.cancel(record.id) if record else False
+
+    async def pending(self, *, due_before: datetime | None = None) -> list[TimerRecord]:
+        async with self._sessions() as session:
+            query = select(Timer).where(Timer.status == TimerStatus.PENDING)
+            if due_before is not None:
+                query = query.where(Timer.run_at <= due_before)
+            rows = await session.scalars(query.order_by(Timer.run_at, Timer.id))
+            return [TimerRecord.from_row(r) for r in rows]
+
+    async def claim(self, timer_id: int, lease: timedelta) -> TimerRecord | None:
+        """Take a pending, due, unlocked timer for ``lease``; None if another run holds it."""
+        now = self._clock.now()
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Timer)
+                .where(
+                    Timer.id == timer_id,
+                    Timer.status == TimerStatus.PENDING,
+                    Timer.run_at <= now,
+                    (Timer.locked_until.is_(None)) | (Timer.locked_until < now),
+                )
+                .values(locked_until=now + lease, attempts=Timer.attempts + 1)
+            )
+            if not getattr(result, "rowcount", 0):
+                return None
+            row = await session.get(Timer, timer_id, populate_existing=True)
+            assert row is not None
+            return TimerRecord.from_row(row)
+
+    async def mark_done(self, timer_id: int) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Timer)
+                .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
+                .values(status=TimerStatus.DONE, finished_at=self._clock.now(), locked_until=None)
+            )
+
+    async def mark_retry(self, timer_id: int, error: str, run_at: datetime) -> TimerRecord | None:
+        async with self._sessions.begin() as session:
+            row = await session.get(Timer, timer_id)
+            if row is None or row.status != TimerStatus.PENDING:
+                return None
+            row.last_error = error[:2000]
+            row.run_at = run_at
+            row.locked_until = None
+        record = TimerRecord.from_row(row)
+        self._notify(record)
+        return record
+
+    async def mark_failed(self, timer_id: int, error: str) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Timer)
+                .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
+                .values(
+                    status=TimerStatus.FAILED,
+                    last_error=error[:2000],
+                    finished_at=self._clock.now(),
+                    locked_until=None,
+                )
+            )

@@ -1,0 +1,54 @@
+"""Configuration from the environment and ``.env`` (pydantic-settings).
+
+Secrets have no usable default; the entry point checks them and explains what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    discord_token: SecretStr | None = Field(default=None, description="Bot token (required)")
+    database_url: str = "sqlite+aiosqlite:///./chapterbot.db"
+    dev_guild_id: int | None = None
+    log_level: LogLevel = "INFO"
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: list[int] | None = None
+    timer_max_attempts: int = Field(default=5, ge=1)
+    timer_retry_base_seconds: float = Field(default=30.0, gt=0)
+    timer_refresh_seconds: float = Field(default=300.0, gt=0)
+    timer_late_after_seconds: float = Field(default=60.0, ge=0)
+
+    @field_validator(
+        "dev_guild_id", "shard_count", "discord_api_base", "discord_gateway_url", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(" ", "").split(",") if p]
+            return [int(p) for p in parts] or None
+        return value
+
+    @property
+    def token(self) -> str | None:
+        if self.discord_token is None:
+            return None
+        raw = self.discord_token.get_secret_value().strip()
+        return raw or None

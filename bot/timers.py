@@ -1,0 +1,138 @@
+"""The one scheduling mechanism: APScheduler wakes us when a durable timer is due.
+
+APScheduler is the clock, not the store: a memory job store, jobs that carry only the timer id,
+and everything rebuilt from the ``timer`` table at start-up and on a periodic refresh (which also
+picks up timers written by other processes). Overdue timers fire at once with ``late=True``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.clock import Clock
+from bot.services.timers import TimerRecord, TimerService
+
+log = logging.getLogger(__name__)
+
+TimerHandler = Callable[[TimerRecord], Awaitable[None]]
+
+
+class TimerDispatcher:
+    def __init__(
+        self,
+        timers: TimerService,
+        clock: Clock,
+        *,
+        max_attempts: int = 5,
+        retry_base_seconds: float = 30.0,
+        refresh_seconds: float = 300.0,
+        late_after_seconds: float = 60.0,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._timers = timers
+        self._clock = clock
+        self._handler: TimerHandler | None = None
+        self.max_attempts = max_attempts
+        self.retry_base_seconds = retry_base_seconds
+        self.refresh_seconds = refresh_seconds
+        self.late_after = timedelta(seconds=late_after_seconds)
+        self._lease = lease
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._started = False
+        timers.add_listener(self.schedule)
+
+    def set_handler(self, handler: TimerHandler) -> None:
+        self._handler = handler
+
+    @property
+    def horizon(self) -> timedelta:
+        return timedelta(seconds=self.refresh_seconds * 2)
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._scheduler.start()
+        self._started = True
+        self._scheduler.add_job(
+            self.refresh,
+            "interval",
+            seconds=self.refresh_seconds,
+            id="timers:refresh",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
+        count = await self.refresh()
+        log.info("timer dispatcher started with %d timer(s) due within %s", count, self.horizon)
+
+    def shutdown(self) -> None:
+        if self._started:
+            self._scheduler.shutdown(wait=False)
+            self._started = False
+
+    async def refresh(self) -> int:
+        """Schedule every pending timer due within the horizon (idempotent)."""
+        pending = await self._timers.pending(due_before=self._clock.now() + self.horizon)
+        for record in pending:
+            self.schedule(record)
+        return len(pending)
+
+    def schedule(self, record: TimerRecord) -> None:
+        if not self._started or record.status != "pending":
+            return
+        if record.run_at > self._clock.now() + self.horizon:
+            return  # a later refresh picks it up
+        run_date = max(record.run_at, datetime.now(UTC))
+        self._scheduler.add_job(
+            self.fire,
+            "date",
+            run_date=run_date,
+            args=[record.id],
+            id=f"timer:{record.id}",
+            replace_existing=True,
+            misfire_grace_time=None,
+            coalesce=True,
+        )
+
+    def is_scheduled(self, timer_id: int) -> bool:
+        return self._scheduler.get_job(f"timer:{timer_id}") is not None
+
+    def backoff(self, attempts: int) -> timedelta:
+        return timedelta(seconds=self.retry_base_seconds * (2 ** max(attempts - 1, 0)))
+
+    async def fire(self, timer_id: int) -> bool:
+        """Run one due timer's handlers; True if they succeeded and the timer is done."""
+        claimed = await self._timers.claim(timer_id, self._lease)
+        if claimed is None:
+            return False
+        now = self._clock.now()
+        record = replace(claimed, late=now - claimed.expires > self.late_after)
+        try:
+            if self._handler is None:
+                raise RuntimeError("no timer handler is installed")
+            await self._handler(record)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if record.attempts >= self.max_attempts:
+                log.exception("timer %s (%s) failed for good: %s", record.id, record.event, reason)
+                await self._timers.mark_failed(record.id, reason)
+            else:
+                retry_at = now + self.backoff(record.attempts)
+                log.warning(
+                    "timer %s (%s) attempt %d failed, retrying at %s: %s",
+                    record.id,
+                    record.event,
+                    record.attempts,
+                    retry_at.isoformat(),
+                    reason,
+                    exc_info=True,
+                )
+                await self._timers.mark_retry(record.id, reason, retry_at)
+            return False
+        await self._timers.mark_done(record.id)
+        return True

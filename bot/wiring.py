@@ -1,0 +1,52 @@
+"""Builds every service from the resources the entry point created. No globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.services.command_sync import CommandSyncService
+from bot.services.guilds import GuildService
+from bot.services.stats import StatsService
+from bot.services.timers import TimerService
+from bot.settings import Settings
+from bot.timers import TimerDispatcher
+from db.session import backend_name, create_session_factory
+
+
+@dataclass
+class Services:
+    clock: Clock
+    sessions: async_sessionmaker[AsyncSession]
+    database_backend: str
+    timers: TimerService
+    dispatcher: TimerDispatcher
+    guilds: GuildService
+    stats: StatsService
+    command_sync: CommandSyncService
+
+
+def build_services(settings: Settings, engine: AsyncEngine, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    sessions = create_session_factory(engine)
+    timers = TimerService(sessions, clock)
+    dispatcher = TimerDispatcher(
+        timers,
+        clock,
+        max_attempts=settings.timer_max_attempts,
+        retry_base_seconds=settings.timer_retry_base_seconds,
+        refresh_seconds=settings.timer_refresh_seconds,
+        late_after_seconds=settings.timer_late_after_seconds,
+    )
+    return Services(
+        clock=clock,
+        sessions=sessions,
+        database_backend=backend_name(engine),
+        timers=timers,
+        dispatcher=dispatcher,
+        guilds=GuildService(sessions, clock),
+        stats=StatsService(sessions),
+        command_sync=CommandSyncService(sessions, clock),
+    )

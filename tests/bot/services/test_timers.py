@@ -1,0 +1,181 @@
+"""Durable timers against a real database, with a clock the tests move."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import FakeClock
+from bot.services.timers import TimerRecord, TimerService
+from bot.timers import TimerDispatcher
+
+
+@pytest.fixture
+def timers(sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> TimerService:
+    return TimerService(sessions, clock)
+
+
+def make_dispatcher(timers: TimerService, clock: FakeClock, **kwargs: float) -> TimerDispatcher:
+    return TimerDispatcher(timers, clock, retry_base_seconds=10, max_attempts=3, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_create_persists_and_refuses_naive(timers: TimerService, clock: FakeClock) -> None:
+    record = await timers.create_timer(clock.now() + timedelta(hours=1), "ping", {"x": 1})
+    stored = await timers.get(record.id)
+    assert stored is not None and stored.payload == {"x": 1} and stored.status == "pending"
+    with pytest.raises(ValueError, match="aware"):
+        await timers.create_timer(clock.now().replace(tzinfo=None), "ping")
+
+
+async def test_keyed_timer_is_created_once(timers: TimerService, clock: FakeClock) -> None:
+    first = await timers.create_timer(clock.now(), "ping", key="same")
+    second = await timers.create_timer(clock.now() + timedelta(days=1), "ping", key="same")
+    assert first.id == second.id
+    assert len(await timers.pending()) == 1
+
+
+async def test_fire_runs_handler_then_marks_done(timers: TimerService, clock: FakeClock) -> None:
+    seen: list[TimerRecord] = []
+
+    async def handler(record: TimerRecord) -> None:
+        stored = await timers.get(record.id)
+        assert stored is not None and stored.status == "pending"  # not done before success
+        seen.append(record)
+
+    dispatcher = make_dispatcher(timers, clock)
+    dispatcher.set_handler(handler)
+    record = await timers.create_timer(clock.now() + timedelta(minutes=5), "ping", {"a": 1})
+    assert await dispatcher.fire(record.id) is False  # not due yet: nothing happens
+    clock.advance(timedelta(minutes=5))
+    assert await dispatcher.fire(record.id) is True
+    assert [r.payload for r in seen] == [{"a": 1}]
+    assert seen[0].late is False
+    assert (await timers.get(record.id)).status == "done"  # type: ignore[union-attr]
+    assert await dispatcher.fire(record.id) is False  # a second wake-up does nothing
+    assert len(seen) == 1
+
+
+async def test_overdue_timer_fires_with_late_flag(timers: TimerService, clock: FakeClock) -> None:
+    seen: list[TimerRecord] = []
+
+    async def handler(record: TimerRecord) -> None:
+        seen.append(record)
+
+    dispatcher = make_dispatcher(timers, clock)
+    dispatcher.set_handler(handler)
+    record = await timers.create_timer(clock.now(), "ping")
+    clock.advance(timedelta(hours=3))  # the bot was offline
+    assert await dispatcher.fire(record.id)
+    assert seen[0].late is True
+
+
+async def test_failing_handler_retries_with_backoff_then_fails(
+    timers: TimerService, clock: FakeClock
+) -> None:
+    calls = 0
+
+    async def handler(record: TimerRecord) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("discord is down")
+
+    dispatcher = make_dispatcher(timers, clock)
+    dispatcher.set_handler(handler)
+    record = await timers.create_timer(clock.now(), "ping")
+    assert not await dispatcher.fire(record.id)
+    after_first = await timers.get(record.id)
+    assert after_first is not None and after_first.status == "pending"
+    assert after_first.run_at == clock.now() + timedelta(seconds=10)
+    assert after_first.last_error == "RuntimeError: discord is down"
+    assert not await dispatcher.fire(record.id)  # before the backoff elapsed: no call
+    assert calls == 1
+    clock.advance(timedelta(seconds=10))
+    assert not await dispatcher.fire(record.id)
+    assert (await timers.get(record.id)).run_at == clock.now() + timedelta(seconds=20)  # type: ignore[union-attr]
+    clock.advance(timedelta(seconds=20))
+    assert not await dispatcher.fire(record.id)
+    final = await timers.get(record.id)
+    assert final is not None and final.status == "failed" and calls == 3
+    assert final.last_error == "RuntimeError: discord is down"  # kept, never deleted
+
+
+async def test_cancel(timers: TimerService, clock: FakeClock) -> None:
+    record = await timers.create_timer(clock.now(), "ping")
+    assert await timers.cancel(record.id)
+    assert not await timers.cancel(record.id)
+    dispatcher = make_dispatcher(timers, clock)
+
+    async def handler(record: TimerRecord) -> None:
+        raise AssertionError("cancelled timers never fire")
+
+    dispatcher.set_handler(handler)
+    assert not await dispatcher.fire(record.id)
+
+
+async def test_replace_timer_moves_keyed_timer(timers: TimerService, clock: FakeClock) -> None:
+    first = await timers.replace_timer(clock.now(), "daily", {"d": 1}, key="daily:1")
+    second = await timers.replace_timer(
+        clock.now() + timedelta(days=1), "daily", {"d": 2}, key="daily:1"
+    )
+    assert first.id == second.id
+    stored = await timers.get(first.id)
+    assert stored is not None and stored.payload == {"d": 2}
+    assert stored.run_at == clock.now() + timedelta(days=1)
+
+
+async def test_two_concurrent_fires_run_the_handler_once(
+    timers: TimerService, clock: FakeClock
+) -> None:
+    calls = 0
+
+    async def handler(record: TimerRecord) -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+
+    dispatcher = make_dispatcher(timers, clock)
+    dispatcher.set_handler(handler)
+    record = await timers.create_timer(clock.now(), "ping")
+    results = await asyncio.gather(*(dispatcher.fire(record.id) for _ in range(5)))
+    assert calls == 1 and results.count(True) == 1
+
+
+async def test_scheduler_wakes_due_timers_and_restart_reschedules(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """With the real clock and APScheduler: a restart (new dispatcher) fires what is pending."""
+    from bot.clock import SystemClock
+
+    clock = SystemClock()
+    timers = TimerService(sessions, clock)
+    fired: list[int] = []
+    done = asyncio.Event()
+
+    async def handler(record: TimerRecord) -> None:
+        fired.append(record.id)
+        done.set()
+
+    first = TimerDispatcher(timers, clock)
+    first.set_handler(handler)
+    await first.start()
+    record = await timers.create_timer(clock.now() + timedelta(milliseconds=200), "ping")
+    assert first.is_scheduled(record.id)
+    first.shutdown()  # "crash" before it fires
+
+    second = TimerDispatcher(TimerService(sessions, clock), clock)
+    second.set_handler(handler)
+    await second.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=5)
+        for _ in range(100):
+            stored = await timers.get(record.id)
+            if stored is not None and stored.status == "done":
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        second.shutdown()
+    assert fired == [record.id]
+    assert stored is not None and stored.status == "done"
