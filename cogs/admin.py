@@ -21,9 +21,12 @@ NO_PINGS = discord.AllowedMentions.none()
 def describe_settings(settings: GuildSettings) -> str:
     channel = f"<#{settings.welcome_channel_id}>" if settings.welcome_channel_id else "not set"
     role = f"<@&{settings.organizer_role_id}>" if settings.organizer_role_id else "not set"
+    organizers = (
+        f"<#{settings.organizer_channel_id}>" if settings.organizer_channel_id else "not set"
+    )
     return (
         f"**Welcome channel:** {channel}\n**Organizer role:** {role}\n"
-        f"**Default timezone:** {settings.timezone}"
+        f"**Organizer channel:** {organizers}\n**Default timezone:** {settings.timezone}"
     )
 
 
@@ -47,6 +50,7 @@ class Admin(commands.Cog):
         welcome_channel="Where new members are welcomed",
         organizer_role="Members with this role can run organizer commands",
         timezone="Default IANA timezone for this server, e.g. America/Chicago",
+        organizer_channel="Where the bot tells organizers about chapters and markers",
     )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
@@ -57,6 +61,7 @@ class Admin(commands.Cog):
         welcome_channel: discord.TextChannel | None = None,
         organizer_role: discord.Role | None = None,
         timezone: app_commands.Range[str, 1, 64] | None = None,
+        organizer_channel: discord.TextChannel | None = None,
     ) -> None:
         assert interaction.guild is not None
         if organizer_role is not None and organizer_role.is_default():
@@ -70,8 +75,11 @@ class Admin(commands.Cog):
             welcome_channel_id=welcome_channel.id if welcome_channel else None,
             organizer_role_id=organizer_role.id if organizer_role else None,
             timezone=timezone,
+            organizer_channel_id=organizer_channel.id if organizer_channel else None,
         )
-        changed = any(v is not None for v in (welcome_channel, organizer_role, timezone))
+        changed = any(
+            v is not None for v in (welcome_channel, organizer_role, timezone, organizer_channel)
+        )
         title = "Settings saved." if changed else "Current settings (pass options to change them):"
         await interaction.response.send_message(
             f"{title}\n{describe_settings(settings)}", ephemeral=True, allowed_mentions=NO_PINGS

@@ -53,6 +53,7 @@ class GuildSettings:
     organizer_role_id: int | None
     timezone: str
     configured: bool
+    organizer_channel_id: int | None = None
 
 
 class GuildService:
@@ -65,9 +66,7 @@ class GuildService:
             row = await session.get(GuildConfig, guild_id)
         if row is None:
             return GuildSettings(guild_id, None, None, "UTC", configured=False)
-        return GuildSettings(
-            guild_id, row.welcome_channel_id, row.organizer_role_id, row.timezone, configured=True
-        )
+        return _settings(row)
 
     async def setup(
         self,
@@ -76,6 +75,7 @@ class GuildService:
         welcome_channel_id: int | None = None,
         organizer_role_id: int | None = None,
         timezone: str | None = None,
+        organizer_channel_id: int | None = None,
     ) -> GuildSettings:
         """Update only what was given; the first call creates the guild's configuration."""
         tz = validate_timezone(timezone) if timezone is not None else None
@@ -91,7 +91,18 @@ class GuildService:
                 row.organizer_role_id = organizer_role_id
             if tz is not None:
                 row.timezone = tz
+            if organizer_channel_id is not None:
+                row.organizer_channel_id = organizer_channel_id
             row.updated_at = now
-        return GuildSettings(
-            guild_id, row.welcome_channel_id, row.organizer_role_id, row.timezone, configured=True
-        )
+        return _settings(row)
+
+
+def _settings(row: GuildConfig) -> GuildSettings:
+    return GuildSettings(
+        guild_id=row.guild_id,
+        welcome_channel_id=row.welcome_channel_id,
+        organizer_role_id=row.organizer_role_id,
+        timezone=row.timezone,
+        configured=True,
+        organizer_channel_id=row.organizer_channel_id,
+    )

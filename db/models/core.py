@@ -21,6 +21,7 @@ class GuildConfig(Base):
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     welcome_channel_id: Mapped[int | None] = mapped_column(BigInteger)
     organizer_role_id: Mapped[int | None] = mapped_column(BigInteger)
+    organizer_channel_id: Mapped[int | None] = mapped_column(BigInteger)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
