@@ -1,0 +1,34 @@
+"""Telling organizers something: their channel if /setup named one, else the server owner by DM."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+if TYPE_CHECKING:
+    from bot.client import ChapterBot
+
+log = logging.getLogger(__name__)
+
+
+async def notify_organizers(
+    bot: ChapterBot, guild_id: int, content: str, **kwargs: Any
+) -> discord.Message | None:
+    """Send ``content`` (and e.g. ``view=``, ``file=``); None if no organizer is reachable."""
+    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
+    settings = await bot.services.guilds.get(guild_id)
+    try:
+        if settings.organizer_channel_id:
+            channel = bot.get_partial_messageable(settings.organizer_channel_id, guild_id=guild_id)
+            return await channel.send(content[:2000], **kwargs)
+        guild = bot.get_guild(guild_id)
+        owner = guild.owner if guild else None
+        if owner is not None:
+            return await owner.send(content[:2000], **kwargs)
+    except discord.HTTPException:
+        log.warning("could not notify organizers of guild %s", guild_id, exc_info=True)
+        return None
+    log.warning("guild %s has no organizer channel and no reachable owner", guild_id)
+    return None

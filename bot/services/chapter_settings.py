@@ -1,0 +1,96 @@
+"""Per-guild chapter criteria and planning knobs, shared by chapters, the map and markers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.errors import InvalidInput
+from db.models import ChapterSettings
+
+DEFAULT_KEY_ROLES = ("facilitator", "note-taker")
+
+
+@dataclass(frozen=True, slots=True)
+class ChapterSettingsView:
+    guild_id: int
+    min_members: int = 5
+    meeting_months: int = 1
+    require_agreements: bool = True
+    key_roles: tuple[str, ...] = DEFAULT_KEY_ROLES
+    map_min_members: int = 5
+    marker_lead_days: int = 90
+    category_id: int | None = None
+
+
+LIMITS = {
+    "min_members": (1, 1000),
+    "meeting_months": (0, 12),
+    "map_min_members": (1, 100000),
+    "marker_lead_days": (0, 3650),
+}
+
+
+def _view(row: ChapterSettings | None, guild_id: int) -> ChapterSettingsView:
+    if row is None:
+        return ChapterSettingsView(guild_id)
+    return ChapterSettingsView(
+        guild_id=guild_id,
+        min_members=row.min_members,
+        meeting_months=row.meeting_months,
+        require_agreements=row.require_agreements,
+        key_roles=tuple(r for r in row.key_roles.split(",") if r),
+        map_min_members=row.map_min_members,
+        marker_lead_days=row.marker_lead_days,
+        category_id=row.category_id,
+    )
+
+
+async def load_chapter_settings(session: AsyncSession, guild_id: int) -> ChapterSettingsView:
+    """For services that read settings inside their own transaction."""
+    return _view(await session.get(ChapterSettings, guild_id), guild_id)
+
+
+class ChapterSettingsService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def get(self, guild_id: int) -> ChapterSettingsView:
+        async with self._sessions() as session:
+            return await load_chapter_settings(session, guild_id)
+
+    async def update(self, guild_id: int, **changes: Any) -> ChapterSettingsView:
+        """Change only the given fields; ``None`` values are ignored. Validates ranges."""
+        known = {f.name for f in fields(ChapterSettingsView)} - {"guild_id"}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown chapter settings: {sorted(unknown)}")
+        changes = {k: v for k, v in changes.items() if v is not None}
+        for name, (low, high) in LIMITS.items():
+            if name in changes and not low <= int(changes[name]) <= high:
+                raise InvalidInput(f"{name.replace('_', ' ')} must be between {low} and {high}.")
+        if "key_roles" in changes:
+            roles = tuple(r.strip().lower() for r in changes["key_roles"] if r.strip())
+            changes["key_roles"] = ",".join(roles)
+        async with self._sessions.begin() as session:
+            row = await session.get(ChapterSettings, guild_id)
+            if row is None:
+                defaults = ChapterSettingsView(guild_id)
+                row = ChapterSettings(
+                    guild_id=guild_id,
+                    min_members=defaults.min_members,
+                    meeting_months=defaults.meeting_months,
+                    require_agreements=defaults.require_agreements,
+                    key_roles=",".join(defaults.key_roles),
+                    map_min_members=defaults.map_min_members,
+                    marker_lead_days=defaults.marker_lead_days,
+                )
+                session.add(row)
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.updated_at = self._clock.now()
+            return _view(row, guild_id)
