@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import pkgutil
@@ -68,6 +69,8 @@ class ChapterBot(commands.AutoShardedBot):
         self.extensions_loaded: list[str] = []
 
     async def setup_hook(self) -> None:
+        # the gazetteer takes a moment to index; do it off the loop before autocomplete needs it
+        await asyncio.to_thread(self.services.places.load)
         for name in discover_extensions():
             await self.load_extension(name)
             self.extensions_loaded.append(name)

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
+from bot.services.chapter_settings import ChapterSettingsService
 from bot.services.command_sync import CommandSyncService
 from bot.services.guilds import GuildService
+from bot.services.places import Gazetteer
 from bot.services.stats import StatsService
 from bot.services.timers import TimerService
 from bot.settings import Settings
@@ -26,9 +28,17 @@ class Services:
     guilds: GuildService
     stats: StatsService
     command_sync: CommandSyncService
+    places: Gazetteer
+    chapter_settings: ChapterSettingsService
 
 
-def build_services(settings: Settings, engine: AsyncEngine, clock: Clock | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    engine: AsyncEngine,
+    clock: Clock | None = None,
+    places: Gazetteer | None = None,
+) -> Services:
+    """``places`` can be shared between bots in one process (tests): it is read-only."""
     clock = clock or SystemClock()
     sessions = create_session_factory(engine)
     timers = TimerService(sessions, clock)
@@ -49,4 +59,6 @@ def build_services(settings: Settings, engine: AsyncEngine, clock: Clock | None 
         guilds=GuildService(sessions, clock),
         stats=StatsService(sessions),
         command_sync=CommandSyncService(sessions, clock),
+        places=places or Gazetteer(),
+        chapter_settings=ChapterSettingsService(sessions, clock),
     )
