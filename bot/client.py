@@ -51,6 +51,7 @@ class CommandTree(app_commands.CommandTree["ChapterBot"]):
 
 class ChapterBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, services: Services) -> None:
+        discord.VoiceClient.warn_nacl = False  # no voice features; the warning is noise
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,

@@ -1,0 +1,84 @@
+"""Configuration: a missing token is one clear line and exit 2; the token never leaks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.logging_setup import RedactSecrets
+from bot.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gabcde.super-secret-token-value"
+
+
+def run_bot(env_extra: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
+    env.update(env_extra)
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,  # no .env there
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("token", [None, "", "   "])
+def test_missing_or_blank_token_exits_2_with_one_line(token: str | None, tmp_path: Path) -> None:
+    result = run_bot({} if token is None else {"DISCORD_TOKEN": token}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "DISCORD_TOKEN" in lines[0] and ".env" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_setting_is_reported_without_traceback(tmp_path: Path) -> None:
+    result = run_bot({"DISCORD_TOKEN": SECRET, "SHARD_COUNT": "zero"}, tmp_path)
+    assert result.returncode == 2
+    assert "SHARD_COUNT" in result.stderr and "Traceback" not in result.stderr
+    assert SECRET not in result.stderr
+
+
+def test_token_not_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", SECRET)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.token == SECRET
+    assert SECRET not in repr(settings)
+    assert SECRET not in str(settings)
+    assert SECRET not in settings.model_dump_json()
+
+
+def test_blank_optional_settings_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEV_GUILD_ID", "")
+    monkeypatch.setenv("SHARD_IDS", "0, 2")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.dev_guild_id is None
+    assert settings.shard_ids == [0, 2]
+    assert settings.database_url.startswith("sqlite+aiosqlite")
+
+
+def test_log_records_never_contain_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.redaction")
+    logger.addFilter(RedactSecrets([SECRET]))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="test.redaction"):
+            logger.debug("connecting with %s", SECRET)
+            try:
+                raise RuntimeError(f"bad header Authorization: Bot {SECRET}")
+            except RuntimeError:
+                logger.exception("request failed")
+    finally:
+        logger.filters.clear()
+    text = caplog.text
+    assert SECRET not in text
+    assert "[token redacted]" in text
+    assert "request failed" in text
