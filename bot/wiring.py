@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
 from bot.services.chapter_settings import ChapterSettingsService
+from bot.services.chapters import ChapterService
 from bot.services.command_sync import CommandSyncService
 from bot.services.guilds import GuildService
 from bot.services.places import Gazetteer
@@ -30,6 +31,7 @@ class Services:
     command_sync: CommandSyncService
     places: Gazetteer
     chapter_settings: ChapterSettingsService
+    chapters: ChapterService
 
 
 def build_services(
@@ -41,6 +43,7 @@ def build_services(
     """``places`` can be shared between bots in one process (tests): it is read-only."""
     clock = clock or SystemClock()
     sessions = create_session_factory(engine)
+    gazetteer = places or Gazetteer()
     timers = TimerService(sessions, clock)
     dispatcher = TimerDispatcher(
         timers,
@@ -59,6 +62,7 @@ def build_services(
         guilds=GuildService(sessions, clock),
         stats=StatsService(sessions),
         command_sync=CommandSyncService(sessions, clock),
-        places=places or Gazetteer(),
+        places=gazetteer,
         chapter_settings=ChapterSettingsService(sessions, clock),
+        chapters=ChapterService(sessions, clock, gazetteer),
     )
