@@ -50,9 +50,12 @@ class CommandTree(app_commands.CommandTree["ChapterBot"]):
 
 
 class ChapterBot(commands.AutoShardedBot):
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(
+        self, settings: Settings, services: Services, *, guild_ready_timeout: float = 2.0
+    ) -> None:
         discord.VoiceClient.warn_nacl = False  # no voice features; the warning is noise
         super().__init__(
+            guild_ready_timeout=guild_ready_timeout,
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=default_intents(),

@@ -1,0 +1,184 @@
+"""End-to-end harness: the real bot, through discord.py, against the twin on loopback.
+
+The ``world`` fixture starts a twin with one guild, builds the bot exactly as ``python -m bot``
+does (migrated SQLite database, services, cogs by discovery, command sync) but on a FakeClock the
+test controls, connects it, and checks after the test that every request the bot sent was valid
+against Discord's OpenAPI description.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.client import ChapterBot
+from bot.clock import FakeClock
+from bot.endpoints import reset_endpoints, use_endpoints
+from bot.services.places import Gazetteer
+from bot.settings import Settings
+from bot.wiring import Services, build_services
+from db.migrate import upgrade_to_head
+from db.session import create_engine
+from twin import Perm, Twin, TwinGuild, TwinInteraction
+
+
+@pytest.fixture(scope="session")
+def gazetteer() -> Gazetteer:
+    places = Gazetteer()
+    places.load()
+    return places
+
+
+@dataclass
+class World:
+    twin: Twin
+    bot: ChapterBot
+    services: Services
+    clock: FakeClock
+    engine: AsyncEngine
+    guild: TwinGuild
+    organizer_id: int
+    organizer_role_id: int
+    database_url: str
+    users: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def guild_id(self) -> int:
+        return self.guild.id
+
+    @property
+    def channel_id(self) -> int:
+        return self.guild.system_channel_id
+
+    async def join(self, name: str) -> int:
+        """A new user joins the guild (GUILD_MEMBER_ADD reaches the bot)."""
+        user_id = self.twin.create_user(name)
+        self.users[name] = user_id
+        await self.twin.member_join(self.guild_id, user_id)
+        return user_id
+
+    async def slash(
+        self,
+        user_id: int,
+        name: str,
+        subcommand: str | None = None,
+        group: str | None = None,
+        *,
+        channel_id: int | None = None,
+        check_permissions: bool = True,
+        **options: Any,
+    ) -> TwinInteraction:
+        return await self.twin.slash(
+            self.guild_id,
+            channel_id or self.channel_id,
+            user_id,
+            name,
+            subcommand=subcommand,
+            group=group,
+            options={k: v for k, v in options.items() if v is not None},
+            check_permissions=check_permissions,
+        )
+
+    async def advance(self, delta: timedelta) -> list[int]:
+        """Move the clock and run every timer now due, awaiting their handlers."""
+        self.clock.advance(delta)
+        return await self.run_due_timers()
+
+    async def run_due_timers(self) -> list[int]:
+        timers = self.services.timers
+        due = await timers.pending(due_before=self.clock.now())
+        for record in due:
+            await self.services.dispatcher.fire(record.id)
+
+        async def settled() -> bool:
+            for record in due:
+                current = await timers.get(record.id)
+                if current is not None and current.status == "pending":
+                    if current.run_at <= self.clock.now():
+                        return False
+            return True
+
+        await self.twin.wait_for(settled, timeout=5, message="due timers did not finish")
+        return [record.id for record in due]
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    twin: Twin, database_url: str, clock: FakeClock, places: Gazetteer, **settings: Any
+) -> AsyncIterator[tuple[ChapterBot, Services, AsyncEngine]]:
+    """The bot as the entry point builds it, connected to ``twin`` until the block ends."""
+    config = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        discord_token=twin.token,
+        database_url=database_url,
+        discord_api_base=twin.api_base,
+        discord_gateway_url=twin.gateway_url,
+        **settings,
+    )
+    use_endpoints(config.discord_api_base, config.discord_gateway_url)
+    await upgrade_to_head(database_url)
+    engine = create_engine(database_url)
+    services = build_services(config, engine, clock=clock, places=places)
+    bot = ChapterBot(config, services, guild_ready_timeout=0.05)
+    runner: asyncio.Task[None] | None = None
+    try:
+        await bot.login(twin.token)
+        runner = asyncio.create_task(bot.connect(reconnect=True), name="bot-connect")
+        ready = asyncio.ensure_future(bot.wait_until_ready())
+        done, _ = await asyncio.wait({ready, runner}, timeout=10, return_when="FIRST_COMPLETED")
+        if runner in done:
+            runner.result()
+        if ready not in done:
+            ready.cancel()
+            raise TimeoutError("the bot did not become ready within 10 s")
+        yield bot, services, engine
+    finally:
+        await bot.close()
+        if runner is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(runner, 5)
+        services.dispatcher.shutdown()
+        await engine.dispose()
+        reset_endpoints()
+
+
+@pytest.fixture
+async def twin() -> AsyncIterator[Twin]:
+    twin = Twin()
+    await twin.start()
+    try:
+        yield twin
+    finally:
+        await twin.stop()
+
+
+@pytest.fixture
+async def world(tmp_path: Path, twin: Twin, gazetteer: Gazetteer) -> AsyncIterator[World]:
+    guild = twin.create_guild("Test Guild")
+    organizer_role_id = guild.add_role("Organizers", permissions=int(Perm.MANAGE_GUILD))
+    organizer_id = twin.create_user("olivia-organizer")
+    await twin.member_join(guild.id, organizer_id, roles=[organizer_role_id])
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    async with running_bot(twin, database_url, clock, gazetteer) as (bot, services, engine):
+        await services.guilds.setup(guild.id, organizer_role_id=organizer_role_id)
+        yield World(
+            twin=twin,
+            bot=bot,
+            services=services,
+            clock=clock,
+            engine=engine,
+            guild=guild,
+            organizer_id=organizer_id,
+            organizer_role_id=organizer_role_id,
+            database_url=database_url,
+        )
+    twin.assert_no_spec_violations()
