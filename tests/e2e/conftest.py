@@ -101,9 +101,12 @@ class World:
         async def settled() -> bool:
             for record in due:
                 current = await timers.get(record.id)
-                if current is not None and current.status == "pending":
-                    if current.run_at <= self.clock.now():
-                        return False
+                if (
+                    current is not None
+                    and current.status == "pending"
+                    and current.run_at <= self.clock.now()
+                ):
+                    return False
             return True
 
         await self.twin.wait_for(settled, timeout=5, message="due timers did not finish")
