@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
+from bot.services.affiliates import AffiliateService
 from bot.services.chapter_settings import ChapterSettingsService
 from bot.services.chapters import ChapterService
 from bot.services.command_sync import CommandSyncService
 from bot.services.guilds import GuildService
+from bot.services.markers import MarkerService
+from bot.services.member_map import MemberMapService
+from bot.services.members import MemberService
 from bot.services.places import Gazetteer
 from bot.services.stats import StatsService
 from bot.services.timers import TimerService
@@ -32,6 +36,10 @@ class Services:
     places: Gazetteer
     chapter_settings: ChapterSettingsService
     chapters: ChapterService
+    members: MemberService
+    member_map: MemberMapService
+    markers: MarkerService
+    affiliates: AffiliateService
 
 
 def build_services(
@@ -65,4 +73,8 @@ def build_services(
         places=gazetteer,
         chapter_settings=ChapterSettingsService(sessions, clock),
         chapters=ChapterService(sessions, clock, gazetteer),
+        members=MemberService(sessions, clock, gazetteer),
+        member_map=MemberMapService(sessions, clock, gazetteer),
+        markers=MarkerService(sessions, clock),
+        affiliates=AffiliateService(sessions, clock, gazetteer),
     )
