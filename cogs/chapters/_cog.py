@@ -1,0 +1,887 @@
+"""/chapter: propose, join and run local chapters; organizers archive, merge, tune criteria.
+
+Thin adapter: parse and check → ``services.chapters`` → render. Status changes that a command
+or the daily evaluation causes are announced in the chapter's channel and to organizers.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import is_organizer, organizer_only
+from bot.client import ChapterBot
+from bot.errors import InvalidInput, NotFound
+from bot.notify import notify_organizers
+from bot.services.chapters import (
+    KNOWN_ROLES,
+    STATUS_LABELS,
+    ChapterStatus,
+    ChapterView,
+    Transition,
+    normalize_role,
+)
+from bot.services.places import CONTINENT_NAMES
+from bot.services.timers import TimerRecord
+from cogs.chapters._provisioning import Provisioner, ProvisionReport
+from cogs.chapters._views import (
+    NO_PINGS,
+    agreements_embed,
+    choice_label,
+    esc,
+    info_embed,
+    join_view,
+    list_embed,
+    roles_text,
+    settings_text,
+    transition_text,
+)
+
+log = logging.getLogger(__name__)
+
+EVALUATION_EVENT = "chapter_evaluation"
+#: When the daily evaluation runs (UTC).
+EVALUATION_TIME = time(9, 0)
+#: Transitions announced in the chapter's channel and to organizers.
+ANNOUNCED = (ChapterStatus.FORMAL, ChapterStatus.AT_RISK, ChapterStatus.LAPSED)
+
+STATUS_CHOICES = [
+    app_commands.Choice(name=STATUS_LABELS[s], value=s.value)
+    for s in (
+        ChapterStatus.FORMING,
+        ChapterStatus.FORMAL,
+        ChapterStatus.AT_RISK,
+        ChapterStatus.LAPSED,
+        ChapterStatus.ARCHIVED,
+    )
+]
+LIST_STATUS_CHOICES = [
+    *STATUS_CHOICES,
+    app_commands.Choice(name=STATUS_LABELS[ChapterStatus.MERGED], value="merged"),
+]
+CONTINENT_CHOICES = [
+    app_commands.Choice(name=name, value=code)
+    for code, name in CONTINENT_NAMES.items()
+    if code != "AN"
+]
+
+
+def next_evaluation(now: datetime) -> datetime:
+    """The next daily evaluation time strictly after ``now``."""
+    candidate = datetime.combine(now.date(), EVALUATION_TIME, tzinfo=now.tzinfo)
+    return candidate if candidate > now else candidate + timedelta(days=1)
+
+
+def evaluation_key(guild_id: int, when: datetime) -> str:
+    """One evaluation timer per guild and day: creating it twice is a no-op."""
+    return f"{EVALUATION_EVENT}:{guild_id}:{when:%Y-%m-%d}"
+
+
+def _context(interaction: discord.Interaction[ChapterBot]) -> tuple[discord.Guild, discord.Member]:
+    if interaction.guild is None or not isinstance(interaction.user, discord.Member):
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild, interaction.user
+
+
+class _ChapterOption(app_commands.Transformer[ChapterBot]):
+    """A chapter option: autocomplete by name or city (value = id); typed names work too."""
+
+    include_inactive = False
+
+    async def transform(
+        self, interaction: discord.Interaction[ChapterBot], value: str
+    ) -> ChapterView:
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        return await interaction.client.services.chapters.resolve(
+            interaction.guild_id, str(value), include_inactive=self.include_inactive
+        )
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[ChapterBot], value: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        try:
+            found = await interaction.client.services.chapters.search(
+                interaction.guild_id, str(value), limit=25, include_inactive=self.include_inactive
+            )
+        except Exception:
+            log.exception("chapter autocomplete failed")
+            return []
+        return [app_commands.Choice(name=choice_label(c), value=str(c.id)) for c in found]
+
+
+class ActiveChapter(_ChapterOption):
+    pass
+
+
+class AnyChapter(_ChapterOption):
+    include_inactive = True
+
+
+Active = app_commands.Transform[ChapterView, ActiveChapter]
+Known = app_commands.Transform[ChapterView, AnyChapter]
+
+
+@app_commands.guild_only()
+class Chapters(
+    commands.GroupCog,
+    group_name="chapter",
+    group_description="Local chapters: propose, join, roles, agreements, status",
+):
+    roles = app_commands.Group(name="roles", description="Chapter roles: assign, rotate, show")
+    agreements = app_commands.Group(
+        name="agreements", description="A chapter's written agreements: add, list, adopt"
+    )
+    region = app_commands.Group(
+        name="region", description="Organizers: group states and countries into your own regions"
+    )
+
+    def __init__(self, bot: ChapterBot) -> None:
+        self.bot = bot
+        self.provisioner = Provisioner(bot)
+
+    async def cog_load(self) -> None:
+        if self.bot.is_ready():  # reloaded at runtime: arm now; otherwise on_ready does it
+            await self.arm_all()
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _is_organizer(self, member: discord.Member) -> bool:
+        return is_organizer(member, await self.bot.services.guilds.get(member.guild.id))
+
+    async def _post(self, chapter: ChapterView, content: str, **kwargs: Any) -> None:
+        """Say something in the chapter's own channel, if it has one (failures are logged)."""
+        if not chapter.channel_id:
+            return
+        channel = self.bot.get_partial_messageable(chapter.channel_id, guild_id=chapter.guild_id)
+        try:
+            await channel.send(content[:2000], allowed_mentions=NO_PINGS, **kwargs)
+        except discord.HTTPException:
+            log.warning("could not post in channel of chapter %s", chapter.id, exc_info=True)
+
+    async def announce(self, transitions: Sequence[Transition], *, by_hand: bool = False) -> None:
+        lapse_days = self.bot.services.chapters.lapse_after.days
+        for transition in transitions:
+            if not by_hand and transition.to_status not in ANNOUNCED:
+                continue
+            text = transition_text(transition, lapse_days)
+            await self._post(transition.chapter, text)
+            await notify_organizers(self.bot, transition.chapter.guild_id, text)
+
+    async def _provision(self, guild: discord.Guild, chapter: ChapterView) -> ProvisionReport:
+        try:
+            return await self.provisioner.ensure(guild, chapter)
+        except discord.HTTPException as error:
+            log.warning("provisioning chapter %s failed", chapter.id, exc_info=True)
+            report = ProvisionReport()
+            report.problems.append(
+                f"Discord answered {error.status} while I set it up ({error.text[:100]})."
+            )
+            return report
+
+    async def _tell_organizers_about(
+        self, guild: discord.Guild, chapter: ChapterView, problems: Sequence[str]
+    ) -> str:
+        text = (
+            f"**{esc(chapter.name)}** is recorded, but its Discord setup is incomplete:\n"
+            + "\n".join(f"• {p}" for p in problems)
+            + f"\nOnce fixed, run /chapter provision chapter:{esc(chapter.name)}"
+        )
+        await notify_organizers(self.bot, guild.id, text)
+        return text
+
+    def _chapter_role(self, guild: discord.Guild, chapter: ChapterView) -> discord.Role | None:
+        return guild.get_role(chapter.role_id) if chapter.role_id else None
+
+    # ------------------------------------------------------------------ timers and events
+
+    async def arm(self, guild_id: int) -> TimerRecord:
+        when = next_evaluation(self.bot.services.clock.now())
+        return await self.bot.services.timers.create_timer(
+            when, EVALUATION_EVENT, {"guild_id": guild_id}, key=evaluation_key(guild_id, when)
+        )
+
+    async def arm_all(self) -> None:
+        for guild in self.bot.guilds:
+            await self.arm(guild.id)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        await self.arm_all()
+
+    @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.arm(guild.id)
+
+    @commands.Cog.listener()
+    async def on_chapter_evaluation_timer_complete(self, timer: TimerRecord) -> None:
+        guild_id = int(timer.payload["guild_id"])
+        if self.bot.get_guild(guild_id) is None:
+            log.info("not evaluating chapters of guild %s: the bot is no longer in it", guild_id)
+            return
+        await self.arm(guild_id)  # first, so a failing evaluation never breaks the chain
+        transitions = await self.bot.services.chapters.evaluate_guild(guild_id)
+        await self.announce(transitions)
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        changes = await self.bot.services.chapters.remove_member_everywhere(
+            payload.guild_id, payload.user.id
+        )
+        await self.announce([t for change in changes for t in change.transitions])
+
+    # ------------------------------------------------------------------ members' commands
+
+    @app_commands.command(name="propose", description="Propose a new chapter in your city")
+    @app_commands.describe(
+        city="Your city: pick it from the suggestions as you type",
+        name="The chapter's name (default: “<City> Chapter”), at most 80 characters",
+    )
+    async def propose(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        city: app_commands.Range[str, 1, 100],
+        name: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        guild, member = _context(interaction)
+        chapter = await self.bot.services.chapters.propose(guild.id, member.id, city, name)
+        await interaction.response.defer(thinking=True)
+        report = await self._provision(guild, chapter)
+        where = f" Its channel: {report.channel.mention}." if report.channel else ""
+        await interaction.followup.send(
+            f"🌱 {member.mention} proposed **{esc(chapter.name)}** in {esc(chapter.city_label)}."
+            f" It becomes a formal chapter once it meets the criteria (see /chapter info)."
+            f"{where} Join with the button or /chapter join.",
+            view=join_view(chapter.id),
+            allowed_mentions=NO_PINGS,
+        )
+        if report.problems:
+            await self._tell_organizers_about(guild, chapter, report.problems)
+            await interaction.followup.send(
+                "The chapter is recorded, but I couldn't finish its Discord role and channel:\n"
+                + "\n".join(f"• {p}" for p in report.problems)
+                + "\nOrganizers have been told; they can retry with /chapter provision.",
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+
+    @propose.autocomplete("city")
+    async def city_autocomplete(
+        self, interaction: discord.Interaction[ChapterBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        places = self.bot.services.places.suggest(current, limit=25)
+        return [app_commands.Choice(name=p.label[:100], value=str(p.geoname_id)) for p in places]
+
+    @app_commands.command(name="join", description="Join a chapter")
+    @app_commands.describe(chapter="The chapter to join: pick it as you type")
+    async def join(self, interaction: discord.Interaction[ChapterBot], chapter: Active) -> None:
+        guild, member = _context(interaction)
+        await self._join(interaction, guild, member, chapter.id)
+
+    async def join_from_button(
+        self, interaction: discord.Interaction[ChapterBot], chapter_id: int
+    ) -> None:
+        guild, member = _context(interaction)
+        await self._join(interaction, guild, member, chapter_id)
+
+    async def _join(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        guild: discord.Guild,
+        member: discord.Member,
+        chapter_id: int,
+    ) -> None:
+        change = await self.bot.services.chapters.join(guild.id, chapter_id, member.id)
+        chapter = change.chapter
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        role = self._chapter_role(guild, chapter)
+        problems = (
+            await self.provisioner.add_role(guild, role, [member.id])
+            if role is not None
+            else ["The chapter has no Discord role yet."]
+        )
+        text = f"Welcome to **{esc(chapter.name)}**! It has {chapter.member_count} members now."
+        if chapter.channel_id:
+            text += f" Say hello in <#{chapter.channel_id}>."
+        if problems:
+            await self._tell_organizers_about(guild, chapter, problems)
+            text += (
+                "\nI couldn't give you the chapter role yet, so you may not see its channel; "
+                "organizers have been told."
+            )
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await self._post(chapter, f"👋 {member.mention} joined the chapter.")
+        await self.announce(change.transitions)
+
+    @app_commands.command(name="leave", description="Leave a chapter")
+    @app_commands.describe(chapter="The chapter to leave (default: your only chapter)")
+    async def leave(
+        self, interaction: discord.Interaction[ChapterBot], chapter: Known | None = None
+    ) -> None:
+        guild, member = _context(interaction)
+        if chapter is None:
+            mine = await self.bot.services.chapters.chapters_of(guild.id, member.id)
+            if not mine:
+                raise NotFound("You're not in any chapter. Find one with /chapter list.")
+            if len(mine) > 1:
+                names = ", ".join(c.name for c in mine)
+                raise InvalidInput(f"You're in several chapters ({names}): name the one to leave.")
+            chapter = mine[0]
+        change = await self.bot.services.chapters.leave(guild.id, chapter.id, member.id)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        role = self._chapter_role(guild, change.chapter)
+        problems = await self.provisioner.remove_role(guild, role, member.id) if role else []
+        text = f"You left **{esc(change.chapter.name)}**."
+        if change.vacated_roles:
+            text += f" Your roles there ({', '.join(change.vacated_roles)}) are open again."
+        if problems:
+            await self._tell_organizers_about(guild, change.chapter, problems)
+            text += "\nI couldn't take the chapter role back; organizers have been told."
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        if change.vacated_roles:
+            await self._post(
+                change.chapter,
+                f"{member.mention} left; open roles: {', '.join(change.vacated_roles)}. "
+                "Assign them with /chapter roles assign or /chapter roles rotate.",
+            )
+        await self.announce(change.transitions)
+
+    @app_commands.command(
+        name="info", description="A chapter's status, criteria, members and roles"
+    )
+    @app_commands.describe(chapter="The chapter: pick it as you type")
+    async def info(self, interaction: discord.Interaction[ChapterBot], chapter: Known) -> None:
+        details = await self.bot.services.chapters.details(chapter.guild_id, chapter.id)
+        await interaction.response.send_message(
+            embed=info_embed(details), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @app_commands.command(name="list", description="List chapters, by region, continent or status")
+    @app_commands.describe(
+        region="A state or country (“CA”, “Ontario”, “US-OR”) or one of your organizer regions",
+        continent="Only chapters on this continent",
+        status="Only chapters with this status",
+    )
+    @app_commands.choices(continent=CONTINENT_CHOICES, status=LIST_STATUS_CHOICES)
+    async def list_(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        region: app_commands.Range[str, 1, 60] | None = None,
+        continent: app_commands.Choice[str] | None = None,
+        status: app_commands.Choice[str] | None = None,
+    ) -> None:
+        guild, _member = _context(interaction)
+        found = await self.bot.services.chapters.list_chapters(
+            guild.id,
+            region=region,
+            continent=continent.value if continent else None,
+            status=ChapterStatus(status.value) if status else None,
+        )
+        filters = ", ".join(
+            part
+            for part in (
+                region,
+                continent.name if continent else None,
+                status.name if status else None,
+            )
+            if part
+        )
+        await interaction.response.send_message(
+            embed=list_embed(found, esc(filters)), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    # ------------------------------------------------------------------ roles
+
+    @roles.command(name="assign", description="Give a chapter role (facilitator, note-taker, …)")
+    @app_commands.describe(
+        chapter="The chapter",
+        role="The role: facilitator, note-taker, outreach, treasurer or your own",
+        member="The chapter member who takes it",
+    )
+    async def roles_assign(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        chapter: Active,
+        role: app_commands.Range[str, 1, 40],
+        member: discord.Member,
+    ) -> None:
+        _guild, actor = _context(interaction)
+        change = await self.bot.services.chapters.assign_role(
+            chapter.guild_id,
+            chapter.id,
+            role,
+            member.id,
+            actor_id=actor.id,
+            actor_is_organizer=await self._is_organizer(actor),
+        )
+        before = f" (was <@{change.previous_user_id}>)" if change.previous_user_id else ""
+        await interaction.response.send_message(
+            f"{member.mention} is now **{change.role}** of **{esc(change.chapter.name)}**{before}.",
+            allowed_mentions=NO_PINGS,
+        )
+        await self.announce(change.transitions)
+
+    @roles_assign.autocomplete("role")
+    async def role_autocomplete(
+        self, interaction: discord.Interaction[ChapterBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        key_roles: tuple[str, ...] = ()
+        if interaction.guild_id is not None:
+            key_roles = (
+                await self.bot.services.chapter_settings.get(interaction.guild_id)
+            ).key_roles
+        names = list(dict.fromkeys([*key_roles, *KNOWN_ROLES]))
+        text = current.strip().lower()
+        matches = [n for n in names if n.startswith(text)] + [
+            n for n in names if text in n and not n.startswith(text)
+        ]
+        return [app_commands.Choice(name=n, value=n) for n in matches[:25]]
+
+    @roles.command(
+        name="rotation", description="Turn the facilitator/note-taker rotation on or off"
+    )
+    @app_commands.describe(chapter="The chapter", enabled="True to rotate roles at each meeting")
+    async def roles_rotation(
+        self, interaction: discord.Interaction[ChapterBot], chapter: Active, enabled: bool
+    ) -> None:
+        _guild, actor = _context(interaction)
+        updated = await self.bot.services.chapters.set_rotation(
+            chapter.guild_id,
+            chapter.id,
+            enabled,
+            actor_id=actor.id,
+            actor_is_organizer=await self._is_organizer(actor),
+        )
+        text = (
+            "on: facilitator and note-taker pass to the next members at each meeting "
+            "(or now with /chapter roles rotate)"
+            if updated.rotate_roles
+            else "off"
+        )
+        await interaction.response.send_message(
+            f"Role rotation for **{esc(updated.name)}** is {text}.", allowed_mentions=NO_PINGS
+        )
+
+    @roles.command(name="rotate", description="Hand facilitator and note-taker to the next members")
+    @app_commands.describe(chapter="The chapter")
+    async def roles_rotate(
+        self, interaction: discord.Interaction[ChapterBot], chapter: Active
+    ) -> None:
+        _guild, actor = _context(interaction)
+        result = await self.bot.services.chapters.rotate(
+            chapter.guild_id,
+            chapter.id,
+            actor_id=actor.id,
+            actor_is_organizer=await self._is_organizer(actor),
+        )
+        lines = [f"🔄 Roles rotated in **{esc(result.chapter.name)}**:"]
+        previous = {h.role: h.user_id for h in result.previous}
+        for holder in result.holders:
+            was = previous.get(holder.role)
+            change = f" (after <@{was}>)" if was and was != holder.user_id else ""
+            lines.append(f"• **{holder.role}:** <@{holder.user_id}>{change}")
+        await interaction.response.send_message("\n".join(lines), allowed_mentions=NO_PINGS)
+        await self.announce(result.transitions)
+
+    @roles.command(name="show", description="Who holds which role in a chapter")
+    @app_commands.describe(chapter="The chapter")
+    async def roles_show(
+        self, interaction: discord.Interaction[ChapterBot], chapter: Known
+    ) -> None:
+        details = await self.bot.services.chapters.details(chapter.guild_id, chapter.id)
+        await interaction.response.send_message(
+            roles_text(details), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    # ------------------------------------------------------------------ agreements
+
+    @agreements.command(name="add", description="Propose a written agreement for a chapter")
+    @app_commands.describe(chapter="The chapter", text="The agreement, at most 1000 characters")
+    async def agreements_add(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        chapter: Active,
+        text: app_commands.Range[str, 1, 2000],
+    ) -> None:
+        _guild, actor = _context(interaction)
+        agreement = await self.bot.services.chapters.add_agreement(
+            chapter.guild_id,
+            chapter.id,
+            text,
+            actor_id=actor.id,
+            actor_is_organizer=await self._is_organizer(actor),
+        )
+        await interaction.response.send_message(
+            f"📝 {actor.mention} proposed agreement **#{agreement.id}** for "
+            f"**{esc(chapter.name)}**:\n> {esc(agreement.text)[:1800]}\n"
+            "The facilitator, a founder or an organizer adopts it with /chapter agreements adopt.",
+            allowed_mentions=NO_PINGS,
+        )
+
+    @agreements.command(name="list", description="A chapter's agreements, adopted and proposed")
+    @app_commands.describe(chapter="The chapter")
+    async def agreements_list(
+        self, interaction: discord.Interaction[ChapterBot], chapter: Known
+    ) -> None:
+        details = await self.bot.services.chapters.details(chapter.guild_id, chapter.id)
+        await interaction.response.send_message(
+            embed=agreements_embed(details), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @agreements.command(
+        name="adopt", description="Adopt a proposed agreement (facilitator/founders)"
+    )
+    @app_commands.describe(chapter="The chapter", agreement="The agreement: pick it as you type")
+    async def agreements_adopt(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        chapter: Active,
+        agreement: app_commands.Range[str, 1, 20],
+    ) -> None:
+        _guild, actor = _context(interaction)
+        number = agreement.strip().lstrip("#")
+        if not number.isdecimal() or not number.isascii():
+            raise InvalidInput(
+                "Pick the agreement from the list as you type, or give its number (like 3)."
+            )
+        change = await self.bot.services.chapters.adopt_agreement(
+            chapter.guild_id,
+            chapter.id,
+            int(number),
+            actor_id=actor.id,
+            actor_is_organizer=await self._is_organizer(actor),
+        )
+        await interaction.response.send_message(
+            f"✅ **{esc(change.chapter.name)}** adopted agreement **#{change.agreement.id}**:\n"
+            f"> {esc(change.agreement.text)[:1800]}",
+            allowed_mentions=NO_PINGS,
+        )
+        await self.announce(change.transitions)
+
+    @agreements_adopt.autocomplete("agreement")
+    async def agreement_autocomplete(
+        self, interaction: discord.Interaction[ChapterBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        raw = getattr(interaction.namespace, "chapter", None)
+        if interaction.guild_id is None or not raw:
+            return []
+        try:
+            chapter = await self.bot.services.chapters.resolve(interaction.guild_id, str(raw))
+            agreements = await self.bot.services.chapters.list_agreements(
+                interaction.guild_id, chapter.id
+            )
+        except Exception:  # a half-typed chapter: nothing to suggest yet
+            return []
+        text = current.strip().lstrip("#").lower()
+        pending = [a for a in agreements if not a.adopted]
+        matches = [a for a in pending if not text or text in f"{a.id} {a.text.lower()}"]
+        return [
+            app_commands.Choice(name=f"#{a.id} {a.text}"[:100], value=str(a.id))
+            for a in matches[:25]
+        ]
+
+    # ------------------------------------------------------------------ organizers
+
+    @app_commands.command(name="archive", description="Organizers: archive a chapter")
+    @app_commands.describe(chapter="The chapter to archive", reason="Why (kept in its history)")
+    @organizer_only()
+    async def archive(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        chapter: Active,
+        reason: app_commands.Range[str, 1, 500],
+    ) -> None:
+        _guild, actor = _context(interaction)
+        transition = await self.bot.services.chapters.archive(
+            chapter.guild_id, chapter.id, reason, actor.id
+        )
+        await self._post(
+            transition.chapter, f"📦 This chapter was archived by an organizer: {esc(reason)}"
+        )
+        leftovers = self._leftovers(transition.chapter)
+        await interaction.response.send_message(
+            f"Archived **{esc(chapter.name)}**.{leftovers}",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+    @staticmethod
+    def _leftovers(chapter: ChapterView) -> str:
+        parts = []
+        if chapter.role_id:
+            parts.append(f"role <@&{chapter.role_id}>")
+        if chapter.channel_id:
+            parts.append(f"channel <#{chapter.channel_id}>")
+        if not parts:
+            return ""
+        return (
+            f" Its {' and '.join(parts)} are left in place so nothing is lost; "
+            "delete them in Server Settings when you no longer need them."
+        )
+
+    @app_commands.command(name="merge", description="Organizers: merge a chapter into another")
+    @app_commands.describe(
+        source="The chapter that ends", into="The chapter that keeps going", reason="Why"
+    )
+    @organizer_only()
+    async def merge(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        source: Active,
+        into: Active,
+        reason: app_commands.Range[str, 1, 500],
+    ) -> None:
+        guild, actor = _context(interaction)
+        result = await self.bot.services.chapters.merge(
+            guild.id, source.id, into.id, reason, actor.id
+        )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        role = self._chapter_role(guild, result.target)
+        problems: list[str] = []
+        if result.moved_user_ids:
+            problems = (
+                await self.provisioner.add_role(guild, role, list(result.moved_user_ids))
+                if role is not None
+                else [f"{result.target.name} has no Discord role yet."]
+            )
+        target_channel = (
+            f" Continue in <#{result.target.channel_id}>." if result.target.channel_id else ""
+        )
+        await self._post(
+            result.source,
+            f"🔀 This chapter was merged into **{esc(result.target.name)}**: {esc(reason)}."
+            f"{target_channel}",
+        )
+        await self._post(
+            result.target,
+            f"🔀 **{esc(result.source.name)}** merged into this chapter: "
+            f"welcome to its {len(result.moved_user_ids)} member(s)!",
+        )
+        text = (
+            f"Merged **{esc(result.source.name)}** into **{esc(result.target.name)}**: "
+            f"{len(result.moved_user_ids)} member(s) moved.{self._leftovers(result.source)}"
+        )
+        if problems:
+            await self._tell_organizers_about(guild, result.target, problems)
+            text += "\nSome members didn't get the role:\n" + "\n".join(f"• {p}" for p in problems)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await self.announce(result.transitions[1:])
+
+    @app_commands.command(
+        name="set-status", description="Organizers: set a chapter's status by hand"
+    )
+    @app_commands.describe(
+        chapter="The chapter", status="The new status", reason="Why (kept in its history)"
+    )
+    @app_commands.choices(status=STATUS_CHOICES)
+    @organizer_only()
+    async def set_status(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        chapter: Known,
+        status: app_commands.Choice[str],
+        reason: app_commands.Range[str, 1, 500],
+    ) -> None:
+        _guild, actor = _context(interaction)
+        transition = await self.bot.services.chapters.set_status(
+            chapter.guild_id, chapter.id, ChapterStatus(status.value), reason, actor.id
+        )
+        await interaction.response.send_message(
+            f"**{esc(chapter.name)}** is now **{transition.chapter.status_label}**.",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+        await self.announce([transition], by_hand=True)
+
+    @app_commands.command(
+        name="criteria", description="Organizers: what makes a chapter formal (no options: show)"
+    )
+    @app_commands.describe(
+        min_members="Members a chapter needs (default 5)",
+        meeting_months="Months in a row with a meeting with attendance (0 = not required)",
+        require_agreements="Whether a chapter needs adopted agreements",
+        key_roles="Roles that must be filled, comma separated (“none” for none)",
+        map_min_members="Members a city needs to show as a best place on /chapter map",
+        category="Category for new chapter channels",
+    )
+    @organizer_only()
+    async def criteria(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        min_members: app_commands.Range[int, 1, 1000] | None = None,
+        meeting_months: app_commands.Range[int, 0, 12] | None = None,
+        require_agreements: bool | None = None,
+        key_roles: app_commands.Range[str, 1, 200] | None = None,
+        map_min_members: app_commands.Range[int, 1, 100000] | None = None,
+        category: discord.CategoryChannel | None = None,
+    ) -> None:
+        guild, _actor = _context(interaction)
+        roles: tuple[str, ...] | None = None
+        if key_roles is not None:
+            parts = [p for p in key_roles.split(",") if p.strip()]
+            if [p.strip().lower() for p in parts] == ["none"]:
+                parts = []
+            roles = tuple(dict.fromkeys(normalize_role(p) for p in parts))
+        changes = {
+            "min_members": min_members,
+            "meeting_months": meeting_months,
+            "require_agreements": require_agreements,
+            "key_roles": roles,
+            "map_min_members": map_min_members,
+            "category_id": category.id if category else None,
+        }
+        settings_service = self.bot.services.chapter_settings
+        if all(v is None for v in changes.values()):
+            current = await settings_service.get(guild.id)
+            await interaction.response.send_message(
+                "**Chapter criteria** (pass options to change them):\n" + settings_text(current),
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+            return
+        updated = await settings_service.update(guild.id, **changes)
+        transitions = await self.bot.services.chapters.evaluate_guild(
+            guild.id, trigger="a change of criteria"
+        )
+        moved = f"\n{len(transitions)} chapter(s) changed status." if transitions else ""
+        await interaction.response.send_message(
+            "Saved. **Chapter criteria:**\n" + settings_text(updated) + moved,
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+        await self.announce(transitions)
+
+    @app_commands.command(
+        name="provision", description="Organizers: retry creating a chapter's role and channel"
+    )
+    @app_commands.describe(chapter="The chapter")
+    @organizer_only()
+    async def provision(
+        self, interaction: discord.Interaction[ChapterBot], chapter: Active
+    ) -> None:
+        guild, _actor = _context(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        report = await self._provision(guild, chapter)
+        role = report.role.mention if report.role else "none"
+        channel = report.channel.mention if report.channel else "none"
+        text = f"**{esc(chapter.name)}** · role: {role} · channel: {channel}"
+        if report.created:
+            text += f"\nCreated {', '.join(report.created)}."
+        if report.problems:
+            text += "\nStill to fix:\n" + "\n".join(f"• {p}" for p in report.problems)
+            text += "\nRun /chapter provision again once it's fixed."
+        else:
+            text += "\nEverything is in place and every member has the role."
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    # ------------------------------------------------------------------ the member map
+
+    def _member_map(self) -> Any:
+        service = getattr(self.bot.services, "member_map", None)
+        if service is None:
+            raise NotFound("The member map isn't available on this bot yet.")
+        return service
+
+    @app_commands.command(name="map", description="Where members are, by region and city")
+    @app_commands.describe(
+        min_members="Members a city needs to count as a best place (default: the server's)"
+    )
+    async def map_(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        min_members: app_commands.Range[int, 1, 100000] | None = None,
+    ) -> None:
+        guild, _member = _context(interaction)
+        service = self._member_map()
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await service.member_map(guild.id, min_members)
+        embed = discord.Embed(
+            title=f"Members by city ({result.total})",
+            description=result.render(max_chars=4000) or "No member has said where they live yet.",
+            colour=discord.Colour.blurple(),
+        )
+        footer = (
+            f"★ = at least {result.min_members} members and no formal chapter: "
+            "best places to form one"
+        )
+        if result.unknown:
+            footer += f" · {result.unknown} member(s) without a city"
+        embed.set_footer(text=footer)
+        csv_file = discord.File(
+            io.BytesIO(result.to_csv().encode("utf-8")), filename="members_by_city.csv"
+        )
+        await interaction.followup.send(
+            embed=embed, file=csv_file, ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @region.command(name="set", description="Organizers: define a region from states and countries")
+    @app_commands.describe(
+        name="The region's name, e.g. West Coast",
+        areas="Country or country-state codes, comma separated, e.g. US-CA, US-OR, CA-BC",
+    )
+    @organizer_only()
+    async def region_set(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        name: app_commands.Range[str, 1, 60],
+        areas: app_commands.Range[str, 1, 1000],
+    ) -> None:
+        guild, _actor = _context(interaction)
+        region = await self._member_map().set_region(guild.id, name, areas)
+        await interaction.response.send_message(
+            f"Region **{esc(region.name)}**: {', '.join(region.areas)}.",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+    @region.command(name="list", description="Organizers: your regions and their areas")
+    @organizer_only()
+    async def region_list(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        guild, _actor = _context(interaction)
+        regions = await self._member_map().list_regions(guild.id)
+        if not regions:
+            text = (
+                "No regions yet: cities are grouped by state and country. "
+                "Define one with /chapter region set."
+            )
+        else:
+            text = "\n".join(f"**{esc(r.name)}**: {', '.join(r.areas)}" for r in regions)[:1900]
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @region.command(name="remove", description="Organizers: remove one of your regions")
+    @app_commands.describe(name="The region to remove")
+    @organizer_only()
+    async def region_remove(
+        self, interaction: discord.Interaction[ChapterBot], name: app_commands.Range[str, 1, 60]
+    ) -> None:
+        guild, _actor = _context(interaction)
+        await self._member_map().remove_region(guild.id, name)
+        await interaction.response.send_message(
+            f"Removed the region **{esc(name)}**.", ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @region_remove.autocomplete("name")
+    async def region_autocomplete(
+        self, interaction: discord.Interaction[ChapterBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        try:
+            regions = await self._member_map().list_regions(interaction.guild_id)
+        except Exception:
+            return []
+        text = current.strip().lower()
+        return [
+            app_commands.Choice(name=r.name[:100], value=r.name[:100])
+            for r in regions
+            if text in r.name.lower()
+        ][:25]
