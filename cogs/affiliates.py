@@ -1,0 +1,144 @@
+"""/affiliate register|list|remove: organizations that share the values and work with the
+organization without meeting chapter requirements (counted separately, never as chapters)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import organizer_only
+from bot.client import ChapterBot
+from bot.services.affiliates import AffiliateView
+
+NO_PINGS = discord.AllowedMentions.none()
+MAX_DESCRIPTION_SHOWN = 200
+
+
+def affiliate_line(affiliate: AffiliateView) -> str:
+    parts = [f"**{discord.utils.escape_markdown(affiliate.name)}**"]
+    if affiliate.city_label:
+        parts.append(affiliate.city_label)
+    if affiliate.url:
+        parts.append(f"<{affiliate.url}>")
+    line = " · ".join(parts)
+    if affiliate.description:
+        text = affiliate.description.replace("\n", " ")
+        if len(text) > MAX_DESCRIPTION_SHOWN:
+            text = text[: MAX_DESCRIPTION_SHOWN - 1] + "…"
+        line += f"\n{discord.utils.escape_markdown(text)}"
+    return line
+
+
+def list_text(affiliates: list[AffiliateView], max_chars: int = 4000) -> str:
+    lines: list[str] = []
+    used = 0
+    for index, affiliate in enumerate(affiliates):
+        line = affiliate_line(affiliate)
+        more = f"… and {len(affiliates) - index} more"
+        if used + len(line) + 2 + len(more) > max_chars:
+            lines.append(more)
+            break
+        lines.append(line)
+        used += len(line) + 2
+    return "\n\n".join(lines)
+
+
+class Affiliates(commands.Cog):
+    affiliate = app_commands.Group(
+        name="affiliate",
+        description="Organizations that work with us without being chapters",
+        guild_only=True,
+    )
+
+    def __init__(self, bot: ChapterBot) -> None:
+        self.bot = bot
+
+    @affiliate.command(name="register", description="Organizers: register an affiliate")
+    @app_commands.describe(
+        name="The organization's name",
+        city="Where it is based (start typing, then pick)",
+        url="Its web site, like https://example.org",
+        description="What it does, in a sentence or two",
+    )
+    @organizer_only()
+    async def register(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        name: app_commands.Range[str, 1, 100],
+        city: app_commands.Range[str, 1, 200] | None = None,
+        url: app_commands.Range[str, 1, 300] | None = None,
+        description: app_commands.Range[str, 1, 500] | None = None,
+    ) -> None:
+        assert interaction.guild is not None
+        view = await self.bot.services.affiliates.register(
+            interaction.guild.id,
+            interaction.user.id,
+            name,
+            city=city,
+            url=url,
+            description=description,
+        )
+        await interaction.response.send_message(
+            f"Registered the affiliate:\n{affiliate_line(view)}\n"
+            "Affiliates are counted separately, never as chapters.",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+    @register.autocomplete("city")
+    async def city_autocomplete(
+        self, interaction: discord.Interaction[ChapterBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=place.label[:100], value=str(place.geoname_id))
+            for place in self.bot.services.members.suggest_cities(current, limit=25)
+        ]
+
+    @affiliate.command(name="list", description="The organization's affiliates")
+    async def list_command(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        assert interaction.guild is not None
+        affiliates = await self.bot.services.affiliates.list_active(interaction.guild.id)
+        if not affiliates:
+            await interaction.response.send_message(
+                "No affiliates yet. Organizers register them with /affiliate register.",
+                ephemeral=True,
+            )
+            return
+        embed = discord.Embed(
+            title=f"Affiliates ({len(affiliates)})",
+            description=list_text(affiliates),
+            colour=discord.Colour.green(),
+        )
+        embed.set_footer(text="Affiliates work with us without being chapters.")
+        await interaction.response.send_message(
+            embed=embed, ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @affiliate.command(name="remove", description="Organizers: remove an affiliate")
+    @app_commands.describe(name="The affiliate's name")
+    @organizer_only()
+    async def remove(
+        self, interaction: discord.Interaction[ChapterBot], name: app_commands.Range[str, 1, 100]
+    ) -> None:
+        assert interaction.guild is not None
+        view = await self.bot.services.affiliates.remove(interaction.guild.id, name)
+        await interaction.response.send_message(
+            f"Removed the affiliate **{discord.utils.escape_markdown(view.name)}** "
+            "(its record is kept).",
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+    @remove.autocomplete("name")
+    async def name_autocomplete(
+        self, interaction: discord.Interaction[ChapterBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild is None:
+            return []
+        names = await self.bot.services.affiliates.suggest(interaction.guild.id, current)
+        return [app_commands.Choice(name=n, value=n) for n in names]
+
+
+async def setup(bot: ChapterBot) -> None:
+    await bot.add_cog(Affiliates(bot))

@@ -1,0 +1,202 @@
+"""/profile city|show|clear: where a member lives. Also records members as they join and leave,
+and reconciles the member list when a guild becomes available (a fresh IDENTIFY replays no
+missed joins)."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import ChapterBot
+from bot.interactions import ErrorHandlingView
+from bot.services.members import MemberSnapshot, ProfileView
+from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+
+
+def saved_text(view: ProfileView) -> str:
+    return (
+        f"Saved: you live in **{view.city_label}** (time zone {view.timezone}). "
+        "Change it any time with /profile city, or forget it with /profile clear."
+    )
+
+
+def profile_text(view: ProfileView | None) -> str:
+    if view is None or not view.has_city:
+        since = (
+            f"\nMember since: <t:{int(view.joined_at.timestamp())}:D>" if view is not None else ""
+        )
+        return (
+            "You haven't said where you live yet. Use /profile city and pick your city "
+            f"from the suggestions, so members nearby can find each other.{since}"
+        )
+    return (
+        f"**Your profile**\nCity: {view.city_label}\nTime zone: {view.timezone}\n"
+        f"Member since: <t:{int(view.joined_at.timestamp())}:D>\n"
+        "Change it with /profile city, forget it with /profile clear."
+    )
+
+
+class CitySelect(discord.ui.Select["CityChoiceView"]):
+    def __init__(self, bot: ChapterBot, places: list[Place]) -> None:
+        super().__init__(
+            custom_id="profile:city-choice",
+            placeholder="Pick your city",
+            options=[
+                discord.SelectOption(label=place.label[:100], value=str(place.geoname_id))
+                for place in places[:25]
+            ],
+        )
+        self.bot = bot
+
+    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
+        assert interaction.guild is not None
+        view = await self.bot.services.members.set_city(
+            interaction.guild.id,
+            interaction.user.id,
+            self.values[0],
+            display_name=interaction.user.display_name,
+        )
+        if self.view is not None:
+            self.view.stop()
+        await interaction.response.edit_message(
+            content=saved_text(view), view=None, allowed_mentions=NO_PINGS
+        )
+
+
+class CityChoiceView(ErrorHandlingView):
+    """When a city is ambiguous or misspelled: pick one of the candidates."""
+
+    def __init__(self, bot: ChapterBot, places: list[Place]) -> None:
+        super().__init__(timeout=600)
+        self.add_item(CitySelect(bot, places))
+
+
+class Profile(commands.Cog):
+    profile = app_commands.Group(
+        name="profile",
+        description="Where you live, so members nearby find each other",
+        guild_only=True,
+    )
+
+    def __init__(self, bot: ChapterBot) -> None:
+        self.bot = bot
+
+    # --------------------------------------------------------------- commands
+
+    @profile.command(name="city", description="Set the city you live in")
+    @app_commands.describe(city="Start typing your city, then pick it from the list")
+    async def city(
+        self, interaction: discord.Interaction[ChapterBot], city: app_commands.Range[str, 1, 200]
+    ) -> None:
+        assert interaction.guild is not None
+        try:
+            view = await self.bot.services.members.set_city(
+                interaction.guild.id,
+                interaction.user.id,
+                city,
+                display_name=interaction.user.display_name,
+            )
+        except (AmbiguousPlace, PlaceNotFound) as error:
+            options = error.candidates if isinstance(error, AmbiguousPlace) else error.suggestions
+            if not options:
+                raise
+            await interaction.response.send_message(
+                f"{error.message}\nOr pick it here:",
+                view=CityChoiceView(self.bot, options),
+                ephemeral=True,
+                allowed_mentions=NO_PINGS,
+            )
+            return
+        await interaction.response.send_message(
+            saved_text(view), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @city.autocomplete("city")
+    async def city_autocomplete(
+        self, interaction: discord.Interaction[ChapterBot], current: str
+    ) -> list[app_commands.Choice[str]]:
+        return city_choices(self.bot, current)
+
+    @profile.command(name="show", description="See what the bot knows about you")
+    async def show(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        assert interaction.guild is not None
+        view = await self.bot.services.members.get(interaction.guild.id, interaction.user.id)
+        await interaction.response.send_message(
+            profile_text(view), ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @profile.command(name="clear", description="Forget the city you set")
+    async def clear(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        assert interaction.guild is not None
+        await self.bot.services.members.clear_city(interaction.guild.id, interaction.user.id)
+        await interaction.response.send_message(
+            "Done: your city is forgotten. You can set it again with /profile city.",
+            ephemeral=True,
+        )
+
+    # ------------------------------------------------------------- membership
+
+    @commands.Cog.listener()
+    async def on_member_join(self, member: discord.Member) -> None:
+        if member.bot:
+            return
+        await self.bot.services.members.member_joined(
+            member.guild.id, member.id, member.joined_at, member.display_name
+        )
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """Raw, so leaves of members missing from the cache are recorded too."""
+        if payload.user.bot:
+            return
+        await self.bot.services.members.member_left(payload.guild_id, payload.user.id)
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self.reconcile(guild)
+
+    @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.reconcile(guild)
+
+    async def reconcile(self, guild: discord.Guild) -> None:
+        if not guild.chunked:
+            try:
+                await guild.chunk()
+            except (discord.HTTPException, discord.ClientException, TimeoutError):
+                log.warning("could not fetch the members of guild %s", guild.id, exc_info=True)
+        if not guild.chunked:
+            # Never reconcile against a partial list: it would mark real members as gone.
+            log.warning("member list of guild %s incomplete; not reconciling", guild.id)
+            return
+        result = await self.bot.services.members.reconcile(
+            guild.id,
+            [MemberSnapshot(m.id, m.joined_at, m.display_name, bot=m.bot) for m in guild.members],
+        )
+        log.info(
+            "reconciled members of guild %s: %d added, %d back, %d left, %d unchanged",
+            guild.id,
+            result.added,
+            result.returned,
+            result.left,
+            result.unchanged,
+        )
+
+
+def city_choices(bot: ChapterBot, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete choices: at most 25 cities, the value is the GeoNames id."""
+    return [
+        app_commands.Choice(name=place.label[:100], value=str(place.geoname_id))
+        for place in bot.services.members.suggest_cities(current, limit=25)
+    ]
+
+
+async def setup(bot: ChapterBot) -> None:
+    await bot.add_cog(Profile(bot))
