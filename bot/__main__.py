@@ -66,7 +66,7 @@ async def run(settings: Settings, token: str) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
     finally:
-        services.dispatcher.shutdown()
+        await services.dispatcher.shutdown()
         await engine.dispose()
         log.info("stopped")
 

@@ -117,5 +117,5 @@ class ChapterBot(commands.AutoShardedBot):
         return time.monotonic() - self.started_monotonic
 
     async def close(self) -> None:
-        self.services.dispatcher.shutdown()
+        await self.services.dispatcher.shutdown()
         await super().close()

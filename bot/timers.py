@@ -7,6 +7,7 @@ picks up timers written by other processes). Overdue timers fire at once with ``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -33,6 +34,7 @@ class TimerDispatcher:
         refresh_seconds: float = 300.0,
         late_after_seconds: float = 60.0,
         lease: timedelta = timedelta(minutes=5),
+        concurrency: int = 8,
     ) -> None:
         self._timers = timers
         self._clock = clock
@@ -44,6 +46,9 @@ class TimerDispatcher:
         self._lease = lease
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._started = False
+        # bounds the work after an outage, when many overdue timers are due at once
+        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: set[asyncio.Task[bool]] = set()
         timers.add_listener(self.schedule)
 
     def set_handler(self, handler: TimerHandler) -> None:
@@ -70,10 +75,15 @@ class TimerDispatcher:
         count = await self.refresh()
         log.info("timer dispatcher started with %d timer(s) due within %s", count, self.horizon)
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
+        """Stop waking up; interrupted handlers release their timers for the next start."""
         if self._started:
             self._scheduler.shutdown(wait=False)
             self._started = False
+        tasks = list(self._in_flight)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def refresh(self) -> int:
         """Schedule every pending timer due within the horizon (idempotent)."""
@@ -89,7 +99,7 @@ class TimerDispatcher:
             return  # a later refresh picks it up
         run_date = max(record.run_at, datetime.now(UTC))
         self._scheduler.add_job(
-            self.fire,
+            self._wake,
             "date",
             run_date=run_date,
             args=[record.id],
@@ -102,11 +112,21 @@ class TimerDispatcher:
     def is_scheduled(self, timer_id: int) -> bool:
         return self._scheduler.get_job(f"timer:{timer_id}") is not None
 
+    async def _wake(self, timer_id: int) -> None:
+        # The job only spawns a task we own, so shutdown can cancel and await it.
+        task = asyncio.create_task(self.fire(timer_id), name=f"timer-{timer_id}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
     def backoff(self, attempts: int) -> timedelta:
         return timedelta(seconds=self.retry_base_seconds * (2 ** max(attempts - 1, 0)))
 
     async def fire(self, timer_id: int) -> bool:
         """Run one due timer's handlers; True if they succeeded and the timer is done."""
+        async with self._slots:
+            return await self._fire(timer_id)
+
+    async def _fire(self, timer_id: int) -> bool:
         claimed = await self._timers.claim(timer_id, self._lease)
         if claimed is None:
             return False
@@ -116,6 +136,9 @@ class TimerDispatcher:
             if self._handler is None:
                 raise RuntimeError("no timer handler is installed")
             await self._handler(record)
+        except asyncio.CancelledError:
+            await self._timers.release(record.id)  # shutting down: let the next start run it
+            raise
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             if record.attempts >= self.max_attempts:

@@ -176,6 +176,15 @@ class TimerService:
             assert row is not None
             return TimerRecord.from_row(row)
 
+    async def release(self, timer_id: int) -> None:
+        """Give back a claim without counting the attempt (the run was interrupted)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Timer)
+                .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
+                .values(locked_until=None, attempts=Timer.attempts - 1)
+            )
+
     async def mark_done(self, timer_id: int) -> None:
         async with self._sessions.begin() as session:
             await session.execute(

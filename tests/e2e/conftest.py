@@ -148,7 +148,7 @@ async def running_bot(
         if runner is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(runner, 5)
-        services.dispatcher.shutdown()
+        await services.dispatcher.shutdown()
         await engine.dispose()
         reset_endpoints()
 

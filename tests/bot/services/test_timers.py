@@ -163,7 +163,7 @@ async def test_scheduler_wakes_due_timers_and_restart_reschedules(
     await first.start()
     record = await timers.create_timer(clock.now() + timedelta(milliseconds=200), "ping")
     assert first.is_scheduled(record.id)
-    first.shutdown()  # "crash" before it fires
+    await first.shutdown()  # "crash" before it fires
 
     second = TimerDispatcher(TimerService(sessions, clock), clock)
     second.set_handler(handler)
@@ -176,6 +176,32 @@ async def test_scheduler_wakes_due_timers_and_restart_reschedules(
                 break
             await asyncio.sleep(0.02)
     finally:
-        second.shutdown()
+        await second.shutdown()
     assert fired == [record.id]
     assert stored is not None and stored.status == "done"
+
+
+async def test_shutdown_interrupts_a_handler_and_gives_the_timer_back(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from bot.clock import SystemClock
+
+    clock = SystemClock()
+    timers = TimerService(sessions, clock)
+    started = asyncio.Event()
+
+    async def slow_handler(record: TimerRecord) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    dispatcher = TimerDispatcher(timers, clock)
+    dispatcher.set_handler(slow_handler)
+    await dispatcher.start()
+    record = await timers.create_timer(clock.now(), "slow")
+    await asyncio.wait_for(started.wait(), timeout=5)
+    await dispatcher.shutdown()
+    stored = await timers.get(record.id)
+    assert stored is not None and stored.status == "pending"
+    assert stored.attempts == 0  # an interrupted run is not a failed attempt
+    # and the next start can claim it at once (the lease was released)
+    assert await timers.claim(record.id, timedelta(minutes=5)) is not None
