@@ -459,6 +459,44 @@ def build_command_interaction(
     return _register(world, ix_type, payload, guild, channel, user_id, None)
 
 
+def build_context_menu_interaction(
+    world: World,
+    guild_id: int | None,
+    channel_id: int | None,
+    user_id: int,
+    name: str,
+    *,
+    target_user_id: int | None,
+    target_message_id: int | None,
+) -> TwinInteraction:
+    """A user (type 2) or message (type 3) context-menu command on a target."""
+    if (target_user_id is None) == (target_message_id is None):
+        raise TwinError("give exactly one of target_user_id / target_message_id")
+    guild, channel = _where(world, guild_id, channel_id, user_id)
+    kind = 2 if target_user_id is not None else 3
+    command = find_command(world, guild.id if guild else None, name, kind)
+    resolved = _Resolved()
+    if target_user_id is not None:
+        resolved.add_user(world, guild, channel, target_user_id)
+        target = str(target_user_id)
+    else:
+        assert target_message_id is not None
+        message = world.find_message(target_message_id)
+        resolved.add("messages", message["id"], copy.deepcopy(message))
+        target = message["id"]
+    data: dict[str, Any] = {
+        "id": command["id"],
+        "name": command["name"],
+        "type": kind,
+        "target_id": target,
+        "resolved": resolved.data,
+    }
+    if command.get("guild_id"):
+        data["guild_id"] = command["guild_id"]
+    payload = _base_payload(world, APPLICATION_COMMAND, guild, channel, user_id, data)
+    return _register(world, APPLICATION_COMMAND, payload, guild, channel, user_id, None)
+
+
 def _register(
     world: World,
     ix_type: int,

@@ -110,9 +110,12 @@ class RestApi:
         path = full_path[len(API_PREFIX) :]
         found = router.match(method, path)
         template = found[0].template if found else None
-        if template is None and twin.spec is not None:
-            spec_match = twin.spec.match(path)
-            template = spec_match[0] if spec_match else None
+        if twin.spec is not None:
+            spec_match = twin.spec.match(path, method)
+            spec_template = spec_match[0] if spec_match else None
+            if spec_template is not None and spec_template != template:
+                # e.g. /messages/pins is its own route, not /messages/{message_id}="pins"
+                found, template = None, spec_template
         query = dict(request.query)
         body, files, parse_error = await _parse_body(request)
         record = RequestRecord(

@@ -824,9 +824,53 @@ def _set_pinned(ctx: Ctx, pinned: bool) -> None:
     ):
         raise missing_permissions()
     message = _message(ctx, channel)
+    pins = world.pins.setdefault(channel.id, {})
     if message.get("pinned") != pinned:
         message["pinned"] = pinned
+        if pinned:
+            if len(pins) >= 250:
+                raise ApiError(400, 30003, "Maximum number of pins reached (250)")
+            pins[int(message["id"])] = iso(utcnow())
+        else:
+            pins.pop(int(message["id"]), None)
         world.message_event(message, "MESSAGE_UPDATE")
+        data: dict[str, Any] = {
+            "channel_id": str(channel.id),
+            "last_pin_timestamp": max(pins.values()) if pins else None,
+        }
+        if channel.guild_id is not None:
+            data["guild_id"] = str(channel.guild_id)
+            world.emit("CHANNEL_PINS_UPDATE", data, channel.guild_id, Intent.GUILDS)
+        else:
+            world.emit("CHANNEL_PINS_UPDATE", data, None, Intent.DIRECT_MESSAGES)
+
+
+def _pinned(ctx: Ctx) -> list[tuple[str, dict[str, Any]]]:
+    """(pinned_at, message), newest pin first."""
+    world = ctx.world
+    channel = _channel(ctx, need=Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY)
+    pins = world.pins.get(channel.id, {})
+    found = [
+        (at, world.message_index[mid]) for mid, at in pins.items() if mid in world.message_index
+    ]
+    return sorted(found, key=lambda item: item[0], reverse=True)
+
+
+@route("GET", "/channels/{channel_id}/messages/pins")
+async def list_pins(ctx: Ctx) -> Any:
+    limit = ctx.query_int("limit", 50, 1, 50)
+    pinned = _pinned(ctx)
+    before = ctx.query.get("before")
+    if before:
+        cutoff = parse_iso(before)
+        pinned = [p for p in pinned if parse_iso(p[0]) < cutoff]
+    items = [{"pinned_at": at, "message": message} for at, message in pinned[:limit]]
+    return {"items": items, "has_more": len(pinned) > limit}
+
+
+@route("GET", "/channels/{channel_id}/pins")
+async def list_pins_legacy(ctx: Ctx) -> Any:
+    return [message for _, message in _pinned(ctx)]
 
 
 @route("PUT", "/channels/{channel_id}/messages/pins/{message_id}")

@@ -18,6 +18,7 @@ from twin.interactions import (
     TwinInteraction,
     build_command_interaction,
     build_component_interaction,
+    build_context_menu_interaction,
     build_modal_submit,
     poll_until,
 )
@@ -269,6 +270,28 @@ class Twin:
             group=group,
             options=options or {},
             check_permissions=check_permissions,
+        )
+        return await self._send_interaction(ix)
+
+    async def context_menu(
+        self,
+        guild_id: int | None,
+        channel_id: int | None,
+        user_id: int,
+        name: str,
+        *,
+        target_user_id: int | None = None,
+        target_message_id: int | str | None = None,
+    ) -> TwinInteraction:
+        """Run a registered user or message context-menu command on a target."""
+        ix = build_context_menu_interaction(
+            self.world,
+            guild_id,
+            channel_id,
+            user_id,
+            name,
+            target_user_id=target_user_id,
+            target_message_id=None if target_message_id is None else int(target_message_id),
         )
         return await self._send_interaction(ix)
 

@@ -109,12 +109,16 @@ class OpenApiSpec:
         self._paths.sort(key=lambda item: -item[2])
         self._validators: dict[tuple[str, str], Any] = {}
 
-    def match(self, path: str) -> tuple[str, dict[str, str]] | None:
+    def match(self, path: str, method: str | None = None) -> tuple[str, dict[str, str]] | None:
+        """The most specific template for ``path`` (preferring ones that have ``method``)."""
+        fallback = None
         for template, regex, _ in self._paths:
             m = regex.match(path)
             if m:
-                return template, m.groupdict()
-        return None
+                if method is None or self.operation(method, template) is not None:
+                    return template, m.groupdict()
+                fallback = fallback or (template, m.groupdict())
+        return fallback
 
     def operation(self, method: str, template: str) -> dict[str, Any] | None:
         item = self.document["paths"].get(template)

@@ -491,6 +491,7 @@ class World:
         self.interactions: dict[int, TwinInteraction] = {}
         self.interactions_by_token: dict[str, TwinInteraction] = {}
         self.deleted_message_ids: list[int] = []
+        self.pins: dict[int, dict[int, str]] = {}  #: channel id -> message id -> pinned_at
 
     # -- users ---------------------------------------------------------------------------------
 

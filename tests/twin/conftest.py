@@ -11,19 +11,9 @@ from discord.ext import commands
 
 from bot.endpoints import reset_endpoints, use_endpoints
 from twin import Twin
-from twin.testing import connected_client
+from twin.testing import connected_client, fast_reidentify, twin_fixture
 
-
-@pytest.fixture
-async def twin() -> AsyncIterator[Twin]:
-    t = Twin()
-    await t.start()
-    try:
-        yield t
-    finally:
-        await t.stop()
-    t.assert_no_spec_violations()
-    t.assert_no_unimplemented_calls()
+__all__ = ["StartBot", "bot_intents", "make_bot", "twin_fixture"]
 
 
 def bot_intents() -> discord.Intents:
@@ -36,21 +26,10 @@ def bot_intents() -> discord.Intents:
     return intents
 
 
-async def _identify_at_once(shard_id: int | None, *, initial: bool = False) -> None:
-    """discord.py sleeps 5 s before every IDENTIFY but the first; a test need not."""
-
-
-def fast_identify(client: discord.Client) -> discord.Client:
-    client.before_identify_hook = _identify_at_once  # type: ignore[method-assign]
-    return client
-
-
 def make_bot(**kwargs: object) -> commands.Bot:
     options: dict[str, object] = {"intents": bot_intents(), "guild_ready_timeout": 0.05}
     options.update(kwargs)
-    bot = commands.Bot(command_prefix="!", **options)  # type: ignore[arg-type]
-    fast_identify(bot)
-    return bot
+    return fast_reidentify(commands.Bot(command_prefix="!", **options))  # type: ignore[arg-type]
 
 
 StartBot = Callable[[discord.Client], Awaitable[discord.Client]]

@@ -12,8 +12,9 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.twin.conftest import StartBot, fast_identify, make_bot
+from tests.twin.conftest import StartBot, make_bot
 from twin import Perm, Twin, TwinError
+from twin.testing import connected_client, fast_reidentify
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -451,14 +452,13 @@ async def test_large_guild_is_chunked(twin: Twin, run_bot: StartBot) -> None:
 
 async def test_sharding_by_guild_id(twin: Twin) -> None:
     from bot.endpoints import reset_endpoints, use_endpoints
-    from twin.testing import connected_client
 
     twin.shard_count = 2
     even = twin.create_guild("Even", guild_id=(1 << 40) << 22 | 5)
     odd = twin.create_guild("Odd", guild_id=((1 << 40) + 1) << 22 | 5)
     use_endpoints(twin.api_base, twin.gateway_url)
     try:
-        client = fast_identify(
+        client = fast_reidentify(
             discord.AutoShardedClient(
                 intents=discord.Intents(guilds=True, members=True), guild_ready_timeout=0.05
             )
@@ -606,3 +606,73 @@ async def test_message_content_intent_gates_guild_messages(twin: Twin, run_bot: 
     await twin.send_as_user(guild.system_channel_id, alice, f"hey <@{twin.bot_user_id}>")
     await twin.wait_for(lambda: len(seen) == 2)
     assert seen == ["", f"hey <@{twin.bot_user_id}>"]
+
+
+async def test_dm_command_context_menus_and_selects(twin: Twin, run_bot: StartBot) -> None:
+    guild = twin.create_guild("Test Guild")
+    alice = twin.create_user("alice")
+    bob = twin.create_user("bob")
+    await twin.member_join(guild.id, alice)
+    await twin.member_join(guild.id, bob)
+    picked: list[object] = []
+    bot = make_bot()
+
+    class Pick(discord.ui.View):
+        @discord.ui.select(
+            custom_id="city",
+            options=[discord.SelectOption(label=c, value=c) for c in ("Chicago", "Boston")],
+        )
+        async def city(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+            picked.append(select.values[0])
+            await interaction.response.defer()
+
+        @discord.ui.select(cls=discord.ui.UserSelect, custom_id="who")
+        async def who(
+            self, interaction: discord.Interaction, select: discord.ui.UserSelect
+        ) -> None:
+            picked.append(select.values[0].id)
+            await interaction.response.send_message("noted", ephemeral=True)
+
+    @bot.tree.command(name="where", description="Where are you?")
+    async def where(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("Pick one", view=Pick())
+
+    @bot.tree.context_menu(name="Welcome")
+    async def welcome(interaction: discord.Interaction, member: discord.Member) -> None:
+        await interaction.response.send_message(f"welcome {member.id}", ephemeral=True)
+
+    @bot.tree.context_menu(name="Quote")
+    async def quote(interaction: discord.Interaction, message: discord.Message) -> None:
+        await interaction.response.send_message(f"> {message.content}")
+
+    await run_bot(bot)
+    await bot.tree.sync()
+
+    ix = await twin.slash(None, None, alice, "where")  # in alice's DM with the bot
+    await ix.response()
+    assert ix.original is not None and ix.payload["context"] == 1
+    assert twin.dms(alice)[0]["content"] == "Pick one"
+    await (await twin.click(ix.original["id"], "city", alice, values=["Boston"])).response()
+    with pytest.raises(TwinError, match="not an option"):
+        await twin.click(ix.original["id"], "city", alice, values=["Paris"])
+    await (await twin.click(ix.original["id"], "who", alice, values=[bob])).response()
+    assert picked == ["Boston", bob]
+
+    menu = await twin.context_menu(guild.id, None, alice, "Welcome", target_user_id=bob)
+    assert (await menu.response())["data"]["content"] == f"welcome {bob}"
+    said = await twin.send_as_user(guild.system_channel_id, bob, "meet on the 1st")
+    quoted = await twin.context_menu(guild.id, None, alice, "Quote", target_message_id=said["id"])
+    assert (await quoted.response())["data"]["content"] == "> meet on the 1st"
+
+
+def test_every_route_is_a_discord_route() -> None:
+    from twin import router
+    from twin.spec import find_spec_path, load_spec
+
+    spec = load_spec(str(find_spec_path()))
+    missing = [
+        f"{r.method} {r.template}"
+        for r in router.ROUTES
+        if spec.operation(r.method, r.template) is None
+    ]
+    assert missing == []
