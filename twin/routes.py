@@ -555,9 +555,17 @@ async def create_guild_channel(ctx: Ctx) -> Any:
             "Category does not exist",
         )
     check(len(guild.channels) < 500, "_", "MAX_CHANNELS", "Maximum number of guild channels (500)")
-    overwrites = _parse_overwrites(
-        ctx, guild, body.get("permission_overwrites"), "permission_overwrites"
-    )
+    if "permission_overwrites" in body or parent_id is None:
+        overwrites = _parse_overwrites(
+            ctx, guild, body.get("permission_overwrites"), "permission_overwrites"
+        )
+    else:
+        # a channel created in a category with the field omitted syncs with the category
+        # (discord.py always sends a list, possibly empty, so its channels start unsynced)
+        parent = guild.channels[int(parent_id)]
+        overwrites = {
+            k: Overwrite(ow.id, ow.type, ow.allow, ow.deny) for k, ow in parent.overwrites.items()
+        }
     if overwrites and _bot_perms(world, guild) != Perm.ALL:
         _require(world, guild, Perm.MANAGE_ROLES)
     channel = TwinChannel(

@@ -421,6 +421,11 @@ class Twin:
             if r.method == method.upper() and r.route_template == route_template
         ]
 
+    @property
+    def invalid_requests(self) -> int:
+        """401, 403 and 429 answers so far (Discord bans an IP at 10,000 in 10 minutes)."""
+        return sum(1 for r in self.requests if r.status in (401, 403, 429))
+
     def assert_no_spec_violations(self) -> None:
         if self.spec_violations:
             lines = "\n".join(f"  {v}\n    body: {v.body!r}"[:2000] for v in self.spec_violations)

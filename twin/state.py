@@ -419,7 +419,7 @@ class TwinGuild:
     def gateway_payload(self, *, include_members: bool, large_threshold: int) -> dict[str, Any]:
         world = self._world
         data = self.payload()
-        large = len(self.members) > large_threshold
+        large = len(self.members) >= large_threshold
         if include_members and not large:
             members = list(self.members.values())
         else:

@@ -511,11 +511,18 @@ async def test_channels_overwrites_and_events(twin: Twin, run_bot: StartBot) -> 
     cached = bot.get_guild(guild.id)
     assert cached is not None
     organizers = await cached.create_role(name="Organizers")
+    secret = await cached.create_category(
+        "Secret", overwrites={cached.default_role: discord.PermissionOverwrite(view_channel=False)}
+    )
+    with pytest.raises(discord.Forbidden) as info:  # the bot hid the category from itself
+        await secret.set_permissions(organizers, view_channel=True)
+    assert info.value.code == 50001
     category = await cached.create_category(
         "Chicago Chapter",
         overwrites={
             cached.default_role: discord.PermissionOverwrite(view_channel=False),
             organizers: discord.PermissionOverwrite(view_channel=True),
+            cached.me: discord.PermissionOverwrite(view_channel=True),
         },
     )
     text = await category.create_text_channel("Chicago General")
