@@ -113,7 +113,10 @@ class Gateway:
             if event == "GUILD_CREATE" and "__guild__" in data:
                 guild = self.world.guilds[data["__guild__"]]
                 session.guild_ids.add(guild.id)
-                self._dispatch_to(session, event, self._guild_create(session, guild.id))
+                joined = self._guild_create(session, guild.id)
+                # a guild joined later has no "unavailable" key (discord.py: on_guild_join)
+                joined.pop("unavailable", None)
+                self._dispatch_to(session, event, joined)
                 continue
             payload = data
             if event in _MESSAGE_EVENTS and guild_id is not None:

@@ -42,7 +42,14 @@ async def test_login_ready_and_guild_cache(twin: Twin, run_bot: StartBot) -> Non
     alice = twin.create_user("alice")
     await twin.member_join(guild.id, alice, roles=[mods])
 
-    bot = await run_bot(make_bot())
+    joined: list[int] = []
+    bot = make_bot()
+
+    @bot.event
+    async def on_guild_join(new_guild: discord.Guild) -> None:
+        joined.append(new_guild.id)
+
+    await run_bot(bot)
 
     assert bot.user is not None and bot.user.id == twin.bot_user_id
     assert bot.application_id == twin.application_id
@@ -57,6 +64,9 @@ async def test_login_ready_and_guild_cache(twin: Twin, run_bot: StartBot) -> Non
     assert cached.me.top_role.id == guild.bot_role_id  # the bot's role is on top
     assert cached.chunked
     assert twin.gateway.identifies == 1
+
+    later = twin.create_guild("Later Guild")  # the bot is added to a guild while running
+    await twin.wait_for(lambda: joined == [later.id])
 
 
 async def test_slash_command_sync_and_options(twin: Twin, run_bot: StartBot) -> None:
