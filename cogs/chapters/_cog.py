@@ -28,6 +28,7 @@ from bot.services.chapters import (
     Transition,
     normalize_role,
 )
+from bot.services.member_map import MemberMapService
 from bot.services.places import CONTINENT_NAMES
 from bot.services.timers import TimerRecord
 from cogs.chapters._provisioning import Provisioner, ProvisionReport
@@ -319,7 +320,6 @@ class Chapters(
                 "organizers have been told."
             )
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
-        await self._post(chapter, f"👋 {member.mention} joined the chapter.")
         await self.announce(change.transitions)
 
     @app_commands.command(name="leave", description="Leave a chapter")
@@ -785,11 +785,8 @@ class Chapters(
 
     # ------------------------------------------------------------------ the member map
 
-    def _member_map(self) -> Any:
-        service = getattr(self.bot.services, "member_map", None)
-        if service is None:
-            raise NotFound("The member map isn't available on this bot yet.")
-        return service
+    def _member_map(self) -> MemberMapService:
+        return self.bot.services.member_map
 
     @app_commands.command(name="map", description="Where members are, by region and city")
     @app_commands.describe(
@@ -813,8 +810,6 @@ class Chapters(
             f"★ = at least {result.min_members} members and no formal chapter: "
             "best places to form one"
         )
-        if result.unknown:
-            footer += f" · {result.unknown} member(s) without a city"
         embed.set_footer(text=footer)
         csv_file = discord.File(
             io.BytesIO(result.to_csv().encode("utf-8")), filename="members_by_city.csv"
@@ -837,8 +832,9 @@ class Chapters(
     ) -> None:
         guild, _actor = _context(interaction)
         region = await self._member_map().set_region(guild.id, name, areas)
+        moved = f"\nMoved here: {', '.join(region.moved)}." if region.moved else ""
         await interaction.response.send_message(
-            f"Region **{esc(region.name)}**: {', '.join(region.areas)}.",
+            f"Region **{esc(region.name)}**: {', '.join(region.areas)}.{moved}",
             ephemeral=True,
             allowed_mentions=NO_PINGS,
         )
