@@ -185,3 +185,4 @@ async def world(tmp_path: Path, twin: Twin, gazetteer: Gazetteer) -> AsyncIterat
             database_url=database_url,
         )
     twin.assert_no_spec_violations()
+    twin.assert_no_unimplemented_calls()
