@@ -93,7 +93,8 @@ class Admin(commands.Cog):
 
     @app_commands.command(name="about", description="What this bot is, its version and health")
     async def about(self, interaction: discord.Interaction[ChapterBot]) -> None:
-        stats = await self.bot.services.stats.snapshot()
+        guild_id = interaction.guild.id if interaction.guild else None
+        stats = await self.bot.services.stats.snapshot(guild_id)
         embed = discord.Embed(
             title="chapterbot",
             description="Helps scattered members form local chapters that meet, decide and grow.",
