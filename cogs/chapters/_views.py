@@ -159,7 +159,7 @@ def info_embed(details: ChapterDetails) -> discord.Embed:
     embed.add_field(name="Meetings", value=meeting, inline=False)
     if details.history:
         latest = details.history[0]
-        embed.set_footer(text=f"Last change: {latest.reason}"[:2048])
+        embed.set_footer(text=f"Last change: {latest.reason}"[:300])
     return embed
 
 
