@@ -4,7 +4,9 @@ missed joins)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 
 import discord
 from discord import app_commands
@@ -87,6 +89,9 @@ class Profile(commands.Cog):
 
     def __init__(self, bot: ChapterBot) -> None:
         self.bot = bot
+        # Joins and leaves wait while a guild's member list is reconciled: a member who joins
+        # between the snapshot and its transaction must not be marked as gone.
+        self._membership_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # --------------------------------------------------------------- commands
 
@@ -147,16 +152,18 @@ class Profile(commands.Cog):
     async def on_member_join(self, member: discord.Member) -> None:
         if member.bot:
             return
-        await self.bot.services.members.member_joined(
-            member.guild.id, member.id, member.joined_at, member.display_name
-        )
+        async with self._membership_locks[member.guild.id]:
+            await self.bot.services.members.member_joined(
+                member.guild.id, member.id, member.joined_at, member.display_name
+            )
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         """Raw, so leaves of members missing from the cache are recorded too."""
         if payload.user.bot:
             return
-        await self.bot.services.members.member_left(payload.guild_id, payload.user.id)
+        async with self._membership_locks[payload.guild_id]:
+            await self.bot.services.members.member_left(payload.guild_id, payload.user.id)
 
     @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:
@@ -167,19 +174,23 @@ class Profile(commands.Cog):
         await self.reconcile(guild)
 
     async def reconcile(self, guild: discord.Guild) -> None:
-        if not guild.chunked:
-            try:
-                await guild.chunk()
-            except (discord.HTTPException, discord.ClientException, TimeoutError):
-                log.warning("could not fetch the members of guild %s", guild.id, exc_info=True)
-        if not guild.chunked:
-            # Never reconcile against a partial list: it would mark real members as gone.
-            log.warning("member list of guild %s incomplete; not reconciling", guild.id)
-            return
-        result = await self.bot.services.members.reconcile(
-            guild.id,
-            [MemberSnapshot(m.id, m.joined_at, m.display_name, bot=m.bot) for m in guild.members],
-        )
+        async with self._membership_locks[guild.id]:
+            if not guild.chunked:
+                try:
+                    await guild.chunk()
+                except (discord.HTTPException, discord.ClientException, TimeoutError):
+                    log.warning("could not fetch the members of guild %s", guild.id, exc_info=True)
+            if not guild.chunked:
+                # Never reconcile against a partial list: it would mark real members as gone.
+                log.warning("member list of guild %s incomplete; not reconciling", guild.id)
+                return
+            result = await self.bot.services.members.reconcile(
+                guild.id,
+                [
+                    MemberSnapshot(m.id, m.joined_at, m.display_name, bot=m.bot)
+                    for m in guild.members
+                ],
+            )
         log.info(
             "reconciled members of guild %s: %d added, %d back, %d left, %d unchanged",
             guild.id,

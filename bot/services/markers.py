@@ -405,7 +405,7 @@ class MarkerService:
                     ).all()
                 )
             }
-            histories = await self._histories(session, guild_id)
+            histories = await self._histories(session, guild_id, now)
             affiliates = await session.scalar(
                 select(func.count())
                 .select_from(Affiliate)
@@ -422,16 +422,19 @@ class MarkerService:
             lead_days=lead_days,
         )
 
-    async def _histories(self, session: AsyncSession, guild_id: int) -> dict[MarkerKind, Series]:
+    async def _histories(
+        self, session: AsyncSession, guild_id: int, now: datetime
+    ) -> dict[MarkerKind, Series]:
+        """Every series from events; times after ``now`` (clock skew) count as ``now``."""
         member_events: list[tuple[datetime, int]] = []
         for joined_at, left_at in await session.execute(
             select(MemberProfile.joined_at, MemberProfile.left_at).where(
                 MemberProfile.guild_id == guild_id
             )
         ):
-            member_events.append((joined_at, 1))
+            member_events.append((min(joined_at, now), 1))
             if left_at is not None:
-                member_events.append((left_at, -1))
+                member_events.append((min(left_at, now), -1))
 
         chapters = (
             await session.execute(
@@ -455,13 +458,13 @@ class MarkerService:
                 .where(Chapter.guild_id == guild_id)
                 .order_by(ChapterStatusChange.at, ChapterStatusChange.id)
             ):
-                changes.setdefault(chapter_id, []).append((ChapterStatus(to_status), at))
+                changes.setdefault(chapter_id, []).append((ChapterStatus(to_status), min(at, now)))
         intervals: list[tuple[str, datetime, datetime | None]] = []
         for chapter_id, status, continent, changed_at in chapters:
             intervals.extend(
                 (continent or "?", start, end)
                 for start, end in formal_intervals(
-                    changes.get(chapter_id, []), ChapterStatus(status), changed_at
+                    changes.get(chapter_id, []), ChapterStatus(status), min(changed_at, now)
                 )
             )
         chapter_events: list[tuple[datetime, int]] = []

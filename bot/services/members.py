@@ -231,7 +231,7 @@ class MemberService:
         """Record a join (idempotent: a replayed event changes nothing). A returning member
         keeps their city and gets a new join time."""
         now = self._clock.now()
-        joined_at = joined_at or now
+        joined_at = min(joined_at or now, now)  # Discord's clock may run a little ahead
         async with self._sessions.begin() as session:
             row = await session.get(MemberProfile, (guild_id, user_id))
             if row is None:
@@ -303,7 +303,7 @@ class MemberService:
             for m in returned:
                 left_at = known[m.user_id]
                 assert left_at is not None
-                joined = m.joined_at or now
+                joined = min(m.joined_at or now, now)
                 await session.execute(
                     update(MemberProfile)
                     .where(MemberProfile.guild_id == guild_id, MemberProfile.user_id == m.user_id)
