@@ -187,16 +187,22 @@ class TimerService:
 
     async def mark_done(self, timer_id: int) -> None:
         async with self._sessions.begin() as session:
+            # A listener may have re-armed its own timer (replace_timer clears the claim): then the
+            # row describes the next run and must stay pending.
             await session.execute(
                 update(Timer)
-                .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
+                .where(
+                    Timer.id == timer_id,
+                    Timer.status == TimerStatus.PENDING,
+                    Timer.locked_until.is_not(None),
+                )
                 .values(status=TimerStatus.DONE, finished_at=self._clock.now(), locked_until=None)
             )
 
     async def mark_retry(self, timer_id: int, error: str, run_at: datetime) -> TimerRecord | None:
         async with self._sessions.begin() as session:
             row = await session.get(Timer, timer_id)
-            if row is None or row.status != TimerStatus.PENDING:
+            if row is None or row.status != TimerStatus.PENDING or row.locked_until is None:
                 return None
             row.last_error = error[:2000]
             row.run_at = run_at
@@ -209,7 +215,11 @@ class TimerService:
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Timer)
-                .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
+                .where(
+                    Timer.id == timer_id,
+                    Timer.status == TimerStatus.PENDING,
+                    Timer.locked_until.is_not(None),
+                )
                 .values(
                     status=TimerStatus.FAILED,
                     last_error=error[:2000],

@@ -205,3 +205,27 @@ async def test_shutdown_interrupts_a_handler_and_gives_the_timer_back(
     assert stored.attempts == 0  # an interrupted run is not a failed attempt
     # and the next start can claim it at once (the lease was released)
     assert await timers.claim(record.id, timedelta(minutes=5)) is not None
+
+
+async def test_listener_that_rearms_its_own_timer_keeps_it_pending(
+    timers: TimerService, clock: FakeClock
+) -> None:
+    """A daily job moves its keyed timer to tomorrow from inside its own listener."""
+    runs: list[int] = []
+
+    async def daily(record: TimerRecord) -> None:
+        runs.append(record.id)
+        await timers.replace_timer(
+            clock.now() + timedelta(days=1), "daily", record.payload, key=record.key or ""
+        )
+
+    dispatcher = make_dispatcher(timers, clock)
+    dispatcher.set_handler(daily)
+    record = await timers.replace_timer(clock.now(), "daily", {"g": 1}, key="daily:g1")
+    assert await dispatcher.fire(record.id)
+    stored = await timers.get(record.id)
+    assert stored is not None and stored.status == "pending"
+    assert stored.run_at == clock.now() + timedelta(days=1)
+    clock.advance(timedelta(days=1))
+    assert await dispatcher.fire(record.id)
+    assert runs == [record.id, record.id]
