@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
+from bot.services.places import Gazetteer
 from db.migrate import upgrade_to_head
 from db.session import create_engine, create_session_factory
 
@@ -34,3 +35,11 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def gazetteer() -> Gazetteer:
+    """One loaded gazetteer for the whole run (read-only; loading takes about a second)."""
+    places = Gazetteer()
+    places.load()
+    return places

@@ -30,13 +30,6 @@ from db.session import create_engine
 from twin import Perm, Twin, TwinGuild, TwinInteraction
 
 
-@pytest.fixture(scope="session")
-def gazetteer() -> Gazetteer:
-    places = Gazetteer()
-    places.load()
-    return places
-
-
 @dataclass
 class World:
     twin: Twin

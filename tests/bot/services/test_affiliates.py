@@ -17,13 +17,6 @@ from db.models import Affiliate
 GUILD = 4004
 
 
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    places = Gazetteer()
-    places.load()
-    return places
-
-
 @pytest.fixture
 def affiliates(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock, gazetteer: Gazetteer

@@ -29,13 +29,6 @@ FOUNDER = 1
 ORGANIZER = 99
 
 
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    places = Gazetteer()
-    places.load()
-    return places
-
-
 @pytest.fixture
 def service(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock, gazetteer: Gazetteer

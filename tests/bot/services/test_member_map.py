@@ -113,13 +113,6 @@ async def add_chapter(
         return chapter.id
 
 
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    places = Gazetteer()
-    places.load()
-    return places
-
-
 @pytest.fixture
 def members(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock, gazetteer: Gazetteer

@@ -15,13 +15,6 @@ from bot.services.places import AmbiguousPlace, Gazetteer, PlaceNotFound
 GUILD = 1001
 
 
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    places = Gazetteer()
-    places.load()
-    return places
-
-
 @pytest.fixture
 def members(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock, gazetteer: Gazetteer

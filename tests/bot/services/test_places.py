@@ -38,13 +38,6 @@ def _member_rows() -> list[dict[str, str]]:
 MEMBER_ROWS = _member_rows()
 
 
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    gazetteer = Gazetteer()
-    gazetteer.load()
-    return gazetteer
-
-
 # ---------------------------------------------------------------- member data
 
 
