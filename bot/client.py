@@ -53,7 +53,9 @@ class ChapterBot(commands.AutoShardedBot):
     def __init__(
         self, settings: Settings, services: Services, *, guild_ready_timeout: float = 2.0
     ) -> None:
-        discord.VoiceClient.warn_nacl = False  # no voice features; the warning is noise
+        # no voice features: the missing-voice-library warnings are noise
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             guild_ready_timeout=guild_ready_timeout,
             command_prefix=commands.when_mentioned,
