@@ -6,12 +6,14 @@ import asyncio
 import os
 import signal
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.clock import SystemClock
+from bot.clock import FakeClock, SystemClock
+from bot.services.places import Gazetteer
 from bot.services.timers import TimerService
 from db.session import create_engine, create_session_factory
+from tests.e2e.conftest import running_bot
 from twin import Twin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,4 +86,38 @@ async def test_timer_created_before_hard_kill_fires_once_after_restart(
     assert exit_code == 0, log.read_text()  # SIGTERM is a clean shutdown
     assert "Traceback" not in log.read_text()
     assert twin.token not in log.read_text()
+    twin.assert_no_spec_violations()
+
+
+async def test_join_button_keeps_working_after_a_restart(
+    tmp_path: Path, twin: Twin, gazetteer: Gazetteer
+) -> None:
+    """Buttons carry their state in the custom_id (a DynamicItem), so old messages still work."""
+    guild = twin.create_guild("Button Guild")
+    founder, joiner = twin.create_user("mara"), twin.create_user("nils")
+    for user in (founder, joiner):
+        await twin.member_join(guild.id, user)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'buttons.db'}"
+    clock = FakeClock(datetime.now(UTC))
+    async with running_bot(twin, url, clock, gazetteer):
+        ix = await twin.slash(
+            guild.id,
+            guild.system_channel_id,
+            founder,
+            "chapter",
+            "propose",
+            options={"city": "Oakland"},
+        )
+        await ix.response()
+        proposal = await ix.wait_followup()
+    button = proposal["components"][0]["components"][0]["custom_id"]
+    assert button.startswith("chapter:join:")
+
+    async with running_bot(twin, url, clock, gazetteer) as (_bot, services, _engine):
+        click = await twin.click(proposal["id"], button, joiner)
+        body = await click.response()
+        reply = body["data"] if body["type"] == 4 else await click.wait_followup()
+        assert "Welcome to **Oakland Chapter**" in reply["content"]
+        chapter = await services.chapters.get(guild.id, int(button.rsplit(":", 1)[1]))
+        assert chapter.member_count == 2
     twin.assert_no_spec_violations()
