@@ -36,7 +36,9 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            (f"{'.'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors()
         )
         print(f"chapterbot: invalid configuration: {problems}", file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None

@@ -40,6 +40,5 @@ def configure_logging(level: str, secrets: list[str]) -> None:
     handler.addFilter(RedactSecrets(secrets))
     root.addHandler(handler)
     root.setLevel(level)
-    logging.getLogger("discord.http").setLevel(max(logging.getLevelName(level), logging.INFO))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiosqlite").setLevel(logging.WARNING)

@@ -48,6 +48,14 @@ def test_invalid_setting_is_reported_without_traceback(tmp_path: Path) -> None:
     assert SECRET not in result.stderr
 
 
+def test_shard_ids_need_a_count_and_must_fit(tmp_path: Path) -> None:
+    result = run_bot({"DISCORD_TOKEN": SECRET, "SHARD_IDS": "0,1"}, tmp_path)
+    assert result.returncode == 2 and "SHARD_IDS needs SHARD_COUNT" in result.stderr
+    result = run_bot({"DISCORD_TOKEN": SECRET, "SHARD_IDS": "2", "SHARD_COUNT": "2"}, tmp_path)
+    assert result.returncode == 2 and "between 0 and SHARD_COUNT - 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_token_not_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", SECRET)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -60,6 +68,7 @@ def test_token_not_in_repr_or_str(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_blank_optional_settings_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEV_GUILD_ID", "")
     monkeypatch.setenv("SHARD_IDS", "0, 2")
+    monkeypatch.setenv("SHARD_COUNT", "4")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.dev_guild_id is None
     assert settings.shard_ids == [0, 2]

@@ -27,7 +27,7 @@ async def start_bot(twin: Twin, database_url: str, log: Path) -> asyncio.subproc
         DISCORD_API_BASE=twin.api_base,
         DISCORD_GATEWAY_URL=twin.gateway_url,
         TIMER_REFRESH_SECONDS="0.5",  # pick up timers other processes write, quickly
-        LOG_LEVEL="INFO",
+        LOG_LEVEL="DEBUG",  # the token must not appear at any level
     )
     with log.open("ab") as sink:
         return await asyncio.create_subprocess_exec(
