@@ -734,7 +734,7 @@ class ChapterService:
     ) -> ChapterView:
         """Remember the Discord role/channel created for the chapter (None leaves it as is)."""
         async with self._sessions.begin() as session:
-            chapter = await self._chapter(session, guild_id, chapter_id)
+            chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if role_id is not None:
                 chapter.role_id = role_id
             if channel_id is not None:
@@ -746,7 +746,7 @@ class ChapterService:
     ) -> None:
         """Drop a recorded role/channel id that no longer exists on Discord (deleted by hand)."""
         async with self._sessions.begin() as session:
-            chapter = await self._chapter(session, guild_id, chapter_id)
+            chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if role:
                 chapter.role_id = None
             if channel:
@@ -761,7 +761,7 @@ class ChapterService:
     async def _join(self, guild_id: int, chapter_id: int, user_id: int) -> MembershipChange:
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            chapter = await self._active_chapter(session, guild_id, chapter_id)
+            chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             if await session.get(ChapterMember, (chapter.id, user_id)) is not None:
                 raise Conflict(f"You're already a member of {chapter.name}.")
             session.add(
@@ -780,7 +780,7 @@ class ChapterService:
     async def leave(self, guild_id: int, chapter_id: int, user_id: int) -> MembershipChange:
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            chapter = await self._chapter(session, guild_id, chapter_id)
+            chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             membership = await session.get(ChapterMember, (chapter.id, user_id))
             if membership is None:
                 raise NotFound(f"You're not a member of {chapter.name}.")
@@ -788,21 +788,52 @@ class ChapterService:
 
     async def remove_member_everywhere(self, guild_id: int, user_id: int) -> list[MembershipChange]:
         """The member left the server: take them out of every chapter (and its roles)."""
+        async with self._sessions.begin() as session:
+            chapter_ids = await session.scalars(
+                select(ChapterMember.chapter_id)
+                .join(Chapter, Chapter.id == ChapterMember.chapter_id)
+                .where(Chapter.guild_id == guild_id, ChapterMember.user_id == user_id)
+            )
+            pairs = [(chapter_id, user_id) for chapter_id in chapter_ids]
+            return await self._remove_memberships(
+                session, guild_id, pairs, "a member left the server"
+            )
+
+    async def remove_absent_members(
+        self, guild_id: int, present_user_ids: Iterable[int]
+    ) -> list[MembershipChange]:
+        """Reconcile with the guild's member list: members who left the server while the bot
+        was away (a fresh IDENTIFY replays no leaves) leave their chapters too."""
+        present = set(present_user_ids)
+        async with self._sessions.begin() as session:
+            rows = await session.execute(
+                select(ChapterMember.chapter_id, ChapterMember.user_id)
+                .join(Chapter, Chapter.id == ChapterMember.chapter_id)
+                .where(Chapter.guild_id == guild_id)
+            )
+            pairs = [
+                (chapter_id, user_id) for chapter_id, user_id in rows if user_id not in present
+            ]
+            return await self._remove_memberships(
+                session, guild_id, pairs, "a member left the server while the bot was away"
+            )
+
+    async def _remove_memberships(
+        self,
+        session: AsyncSession,
+        guild_id: int,
+        pairs: Iterable[tuple[int, int]],
+        trigger: str,
+    ) -> list[MembershipChange]:
+        """Remove (chapter id, user id) memberships, locking each chapter in id order."""
         now = self._clock.now()
         changes: list[MembershipChange] = []
-        async with self._sessions.begin() as session:
-            rows = (
-                await session.execute(
-                    select(Chapter, ChapterMember)
-                    .join(ChapterMember, ChapterMember.chapter_id == Chapter.id)
-                    .where(Chapter.guild_id == guild_id, ChapterMember.user_id == user_id)
-                )
-            ).all()
-            for chapter, membership in rows:
+        for chapter_id, user_id in sorted(pairs):
+            chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
+            membership = await session.get(ChapterMember, (chapter_id, user_id))
+            if membership is not None:
                 changes.append(
-                    await self._remove_member(
-                        session, chapter, membership, now, "a member left the server"
-                    )
+                    await self._remove_member(session, chapter, membership, now, trigger)
                 )
         return changes
 
@@ -839,7 +870,7 @@ class ChapterService:
     async def evaluate(self, guild_id: int, chapter_id: int) -> Transition | None:
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            chapter = await self._chapter(session, guild_id, chapter_id)
+            chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if chapter.status not in EVALUATED_STATUSES:
                 return None
             return await self._evaluate(session, chapter, now, "an evaluation")
@@ -856,6 +887,7 @@ class ChapterService:
                     select(Chapter)
                     .where(Chapter.guild_id == guild_id, Chapter.status.in_(EVALUATED_STATUSES))
                     .order_by(Chapter.id)
+                    .with_for_update()
                 )
             )
             settings = await load_chapter_settings(session, guild_id)
@@ -889,7 +921,7 @@ class ChapterService:
             raise InvalidInput("To merge chapters use /chapter merge, which also moves members.")
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            chapter = await self._chapter(session, guild_id, chapter_id)
+            chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if chapter.status == status:
                 raise Conflict(f"{chapter.name} is already {STATUS_LABELS[status]}.")
             if chapter.status == ChapterStatus.MERGED:
@@ -920,7 +952,7 @@ class ChapterService:
         why = _clean_text(reason, what="reason", limit=REASON_MAX_CHARS)
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            chapter = await self._chapter(session, guild_id, chapter_id)
+            chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if chapter.status in (ChapterStatus.ARCHIVED, ChapterStatus.MERGED):
                 raise Conflict(f"{chapter.name} is already {STATUS_LABELS[chapter.status]}.")
             return await self._transition(
@@ -937,8 +969,11 @@ class ChapterService:
             raise InvalidInput("Pick two different chapters: the one to merge and the one to keep.")
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            source = await self._active_chapter(session, guild_id, source_id)
-            target = await self._active_chapter(session, guild_id, target_id)
+            locked = {  # in id order, so two merges never wait on each other's locks
+                chapter_id: await self._active_chapter(session, guild_id, chapter_id, lock=True)
+                for chapter_id in sorted((source_id, target_id))
+            }
+            source, target = locked[source_id], locked[target_id]
             already = set(
                 await session.scalars(
                     select(ChapterMember.user_id).where(ChapterMember.chapter_id == target.id)
@@ -997,7 +1032,7 @@ class ChapterService:
         role_key = normalize_role(role)
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            chapter = await self._active_chapter(session, guild_id, chapter_id)
+            chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             await self._require_steward(
                 session, chapter, actor_id, actor_is_organizer, "assign roles"
             )
@@ -1037,7 +1072,7 @@ class ChapterService:
         actor_is_organizer: bool,
     ) -> ChapterView:
         async with self._sessions.begin() as session:
-            chapter = await self._active_chapter(session, guild_id, chapter_id)
+            chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             await self._require_steward(
                 session, chapter, actor_id, actor_is_organizer, "change role rotation"
             )
@@ -1061,7 +1096,7 @@ class ChapterService:
         ``actor_id=None`` is the bot itself (e.g. once per meeting) and needs no permission."""
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            chapter = await self._active_chapter(session, guild_id, chapter_id)
+            chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             if actor_id is not None:
                 await self._require_steward(
                     session, chapter, actor_id, actor_is_organizer, "rotate roles"
@@ -1154,7 +1189,7 @@ class ChapterService:
     ) -> AgreementChange:
         now = self._clock.now()
         async with self._sessions.begin() as session:
-            chapter = await self._active_chapter(session, guild_id, chapter_id)
+            chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             await self._require_steward(
                 session, chapter, actor_id, actor_is_organizer, "adopt agreements"
             )
@@ -1180,16 +1215,20 @@ class ChapterService:
 
     # ------------------------------------------------------------------ internals
 
-    async def _chapter(self, session: AsyncSession, guild_id: int, chapter_id: int) -> Chapter:
-        chapter = await session.get(Chapter, chapter_id)
+    async def _chapter(
+        self, session: AsyncSession, guild_id: int, chapter_id: int, *, lock: bool = False
+    ) -> Chapter:
+        """``lock``: SELECT … FOR UPDATE, so concurrent changes to one chapter queue and each
+        evaluates what the previous one wrote (no transition made twice on PostgreSQL)."""
+        chapter = await session.get(Chapter, chapter_id, with_for_update=lock)
         if chapter is None or chapter.guild_id != guild_id:
             raise NotFound("I don't know that chapter. Pick one from the list as you type.")
         return chapter
 
     async def _active_chapter(
-        self, session: AsyncSession, guild_id: int, chapter_id: int
+        self, session: AsyncSession, guild_id: int, chapter_id: int, *, lock: bool = False
     ) -> Chapter:
-        chapter = await self._chapter(session, guild_id, chapter_id)
+        chapter = await self._chapter(session, guild_id, chapter_id, lock=lock)
         if chapter.status not in ACTIVE_STATUSES:
             rows: list[Chapter] = []
             if chapter.merged_into_id is not None:

@@ -21,10 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from bot.clock import FakeClock
+from bot.services.chapter_settings import ChapterSettingsService
+from bot.services.chapters import ChapterService
+from bot.services.places import Gazetteer
 from bot.services.timers import TimerService
 from bot.timers import TimerDispatcher
 from db.migrate import upgrade_to_head
-from db.models import Chapter, ChapterStatus, GuildConfig, Timer
+from db.models import Chapter, ChapterStatus, ChapterStatusChange, GuildConfig, Timer
 from db.session import create_engine, create_session_factory
 
 pytest.importorskip("asyncpg", reason="the postgres extra (asyncpg) is not installed")
@@ -173,3 +176,29 @@ async def test_one_live_chapter_per_city_but_archived_ones_do_not_block(
     with pytest.raises(IntegrityError):
         async with pg_sessions.begin() as session:
             session.add(chapter(True))
+
+
+async def test_concurrent_joins_make_a_chapter_formal_once(
+    pg_sessions: async_sessionmaker[AsyncSession], gazetteer: Gazetteer
+) -> None:
+    """Each change locks its chapter row, so two joins crossing the threshold at once don't
+    both see "5 members" and record (and announce) the same transition twice."""
+    clock = FakeClock()
+    chapters = ChapterService(pg_sessions, clock, gazetteer)
+    await ChapterSettingsService(pg_sessions, clock).update(
+        1, meeting_months=0, require_agreements=False, key_roles=()
+    )
+    chapter = await chapters.propose(1, 1, "Chicago")
+    for user in (2, 3, 4):
+        await chapters.join(1, chapter.id, user)
+    results = await asyncio.gather(*(chapters.join(1, chapter.id, user) for user in (5, 6, 7)))
+    assert sum(len(r.transitions) for r in results) == 1
+    async with pg_sessions() as session:
+        changes = list(
+            await session.scalars(
+                select(ChapterStatusChange.to_status).where(
+                    ChapterStatusChange.chapter_id == chapter.id
+                )
+            )
+        )
+    assert changes == [ChapterStatus.FORMING, ChapterStatus.FORMAL]
