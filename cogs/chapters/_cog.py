@@ -222,6 +222,28 @@ class Chapters(
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self.arm(guild.id)
+        await self.reconcile_members(guild)
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self.reconcile_members(guild)
+
+    async def reconcile_members(self, guild: discord.Guild) -> None:
+        """Members who left the server while the bot was away leave their chapters too: a fresh
+        IDENTIFY replays no leaves, so compare with the member list."""
+        if not guild.chunked:  # never against a partial list: it would drop real members
+            log.warning("member list of guild %s incomplete; chapters not reconciled", guild.id)
+            return
+        changes = await self.bot.services.chapters.remove_absent_members(
+            guild.id, [member.id for member in guild.members]
+        )
+        if changes:
+            log.info(
+                "guild %s: %d chapter membership(s) of departed members removed",
+                guild.id,
+                len(changes),
+            )
+        await self.announce([t for change in changes for t in change.transitions])
 
     @commands.Cog.listener()
     async def on_chapter_evaluation_timer_complete(self, timer: TimerRecord) -> None:
@@ -604,14 +626,14 @@ class Chapters(
         transition = await self.bot.services.chapters.archive(
             chapter.guild_id, chapter.id, reason, actor.id
         )
-        await self._post(
-            transition.chapter, f"📦 This chapter was archived by an organizer: {esc(reason)}"
-        )
         leftovers = self._leftovers(transition.chapter)
         await interaction.response.send_message(
             f"Archived **{esc(chapter.name)}**.{leftovers}",
             ephemeral=True,
             allowed_mentions=NO_PINGS,
+        )
+        await self._post(
+            transition.chapter, f"📦 This chapter was archived by an organizer: {esc(reason)}"
         )
 
     @staticmethod

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from bot.clock import FakeClock
 from bot.services.chapters import ChapterStatus, ChapterView
+from bot.services.places import Gazetteer
 from cogs.chapters._cog import EVALUATION_EVENT, evaluation_key, next_evaluation
 from db.models import ChapterStatusChange
-from tests.e2e.conftest import World
-from twin import Perm
+from tests.e2e.conftest import World, running_bot
+from twin import Perm, Twin
 
 EPHEMERAL = 1 << 6
 DEFERRED = 5
@@ -452,3 +455,24 @@ async def test_leave_merge_and_names_that_never_ping(world: World) -> None:
     body = await ix.response()
     assert flags(body) & EPHEMERAL and "merged into San Francisco Chapter" in content(body)
     world.twin.assert_no_spec_violations()
+
+
+async def test_members_who_left_while_the_bot_was_away_leave_their_chapters(
+    tmp_path: Path, twin: Twin, gazetteer: Gazetteer
+) -> None:
+    guild = twin.create_guild("Away Guild")
+    founder, goes = twin.add_members_bulk(guild.id, 2)
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'away.db'}"
+    async with running_bot(twin, url, clock, gazetteer) as (_bot, services, _engine):
+        chapter = await services.chapters.propose(guild.id, founder, "Chicago")
+        await services.chapters.join(guild.id, chapter.id, goes)
+    await twin.member_leave(guild.id, goes)  # offline: a fresh IDENTIFY won't replay it
+    async with running_bot(twin, url, clock, gazetteer) as (_bot, services, _engine):
+
+        async def reconciled() -> bool:
+            return (await services.chapters.get(guild.id, chapter.id)).member_count == 1
+
+        await twin.wait_for(reconciled, message="chapter members not reconciled")
+        assert [c.id for c in await services.chapters.chapters_of(guild.id, goes)] == []
+    twin.assert_no_spec_violations()

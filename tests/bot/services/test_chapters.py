@@ -384,6 +384,29 @@ async def test_member_leaving_the_server_leaves_every_chapter(service: ChapterSe
     assert await service.chapters_of(GUILD, FOUNDER) == []
 
 
+async def test_members_who_left_while_the_bot_was_away_leave_their_chapters(
+    service: ChapterService, settings: ChapterSettingsService
+) -> None:
+    await settings.update(GUILD, meeting_months=0, key_roles=("facilitator",))
+    chicago = await service.propose(GUILD, FOUNDER, "Chicago")
+    await make_functioning(service, chicago.id)
+    assert (await service.get(GUILD, chicago.id)).status == ChapterStatus.FORMAL
+    oakland = await service.propose(GUILD, 5, "Oakland")
+    other = await service.propose(OTHER_GUILD, 4, "Chicago")
+    # members 4 and 5 left the server while the bot was offline
+    changes = await service.remove_absent_members(GUILD, [1, 2, 3, 99])
+    assert sorted((c.chapter.id, c.user_id) for c in changes) == sorted(
+        [(chicago.id, 4), (chicago.id, 5), (oakland.id, 5)]
+    )
+    assert (await service.get(GUILD, chicago.id)).member_count == 3
+    assert (await service.get(GUILD, oakland.id)).member_count == 0
+    assert (await service.get(OTHER_GUILD, other.id)).member_count == 1  # another guild
+    [transition] = [t for c in changes for t in c.transitions]
+    assert transition.to_status == ChapterStatus.AT_RISK
+    assert "left the server while the bot was away" in transition.reason
+    assert await service.remove_absent_members(GUILD, [1, 2, 3]) == []  # nothing left to do
+
+
 # --------------------------------------------------------------------------- roles and agreements
 
 
