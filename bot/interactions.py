@@ -49,11 +49,13 @@ def message_for(error: BaseException) -> str | None:
 
 
 async def send_ephemeral(interaction: discord.Interaction, content: str) -> None:
+    """Error messages often quote what the user typed (a chapter name, a city): never ping."""
+    quiet = discord.AllowedMentions.none()
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(content, ephemeral=True)
+            await interaction.followup.send(content, ephemeral=True, allowed_mentions=quiet)
         else:
-            await interaction.response.send_message(content, ephemeral=True)
+            await interaction.response.send_message(content, ephemeral=True, allowed_mentions=quiet)
     except discord.HTTPException:
         log.warning("could not answer interaction %s", interaction.id, exc_info=True)
 
