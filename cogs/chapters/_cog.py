@@ -40,6 +40,7 @@ from cogs.chapters._views import (
     info_embed,
     join_view,
     list_embed,
+    quote,
     roles_text,
     settings_text,
     transition_text,
@@ -47,6 +48,7 @@ from cogs.chapters._views import (
 
 log = logging.getLogger(__name__)
 
+MESSAGE_MAX = 2000
 EVALUATION_EVENT = "chapter_evaluation"
 #: When the daily evaluation runs (UTC).
 EVALUATION_TIME = time(9, 0)
@@ -542,10 +544,15 @@ class Chapters(
             actor_id=actor.id,
             actor_is_organizer=await self._is_organizer(actor),
         )
-        await interaction.response.send_message(
+        head = (
             f"📝 {actor.mention} proposed agreement **#{agreement.id}** for "
-            f"**{esc(chapter.name)}**:\n> {esc(agreement.text)[:1800]}\n"
-            "The facilitator, a founder or an organizer adopts it with /chapter agreements adopt.",
+            f"**{esc(chapter.name)}**:\n"
+        )
+        tail = (
+            "\nThe facilitator, a founder or an organizer adopts it with /chapter agreements adopt."
+        )
+        await interaction.response.send_message(
+            head + quote(agreement.text, MESSAGE_MAX - len(head) - len(tail)) + tail,
             allowed_mentions=NO_PINGS,
         )
 
@@ -582,9 +589,9 @@ class Chapters(
             actor_id=actor.id,
             actor_is_organizer=await self._is_organizer(actor),
         )
+        head = f"✅ **{esc(change.chapter.name)}** adopted agreement **#{change.agreement.id}**:\n"
         await interaction.response.send_message(
-            f"✅ **{esc(change.chapter.name)}** adopted agreement **#{change.agreement.id}**:\n"
-            f"> {esc(change.agreement.text)[:1800]}",
+            head + quote(change.agreement.text, MESSAGE_MAX - len(head)),
             allowed_mentions=NO_PINGS,
         )
         await self.announce(change.transitions)

@@ -53,6 +53,20 @@ def esc(text: str) -> str:
     return discord.utils.escape_markdown(text)
 
 
+def quote(text: str, limit: int) -> str:
+    """``text`` as a block quote with markdown escaped, at most ``limit`` characters: cut on the
+    raw text (escaping can double its length), so no escape is split and the message fits."""
+
+    def render(raw: str) -> str:
+        return "> " + esc(raw).replace("\n", "\n> ")
+
+    quoted, raw = render(text), text
+    while len(quoted) > limit:
+        raw = raw[: len(raw) - (len(quoted) - limit + 1)]
+        quoted = render(raw) + "…"
+    return quoted
+
+
 def ts(moment: datetime, style: str = "R") -> str:
     return f"<t:{int(moment.timestamp())}:{style}>"
 
