@@ -618,9 +618,6 @@ class ChapterService:
                 merged_into=merged_into,
             )
 
-    async def history(self, guild_id: int, chapter_id: int) -> list[StatusChangeView]:
-        return list((await self.details(guild_id, chapter_id)).history)
-
     # ------------------------------------------------------------------ lifecycle
 
     async def propose(
@@ -896,16 +893,6 @@ class ChapterService:
                 if transition is not None:
                     transitions.append(transition)
         return transitions
-
-    async def guilds_with_chapters(self) -> list[int]:
-        async with self._sessions() as session:
-            return list(
-                await session.scalars(
-                    select(Chapter.guild_id)
-                    .where(Chapter.status.in_(EVALUATED_STATUSES))
-                    .distinct()
-                )
-            )
 
     async def set_status(
         self,

@@ -63,10 +63,6 @@ class ProvisionReport:
     created: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
 
 def too_low(guild: discord.Guild, role: discord.Role) -> str:
     bot_role = guild.me.top_role
