@@ -778,11 +778,13 @@ class Chapters(
             )
             return
         updated = await settings_service.update(guild.id, **changes)
+        # re-evaluating every chapter takes seconds in a big organization: answer first
+        await interaction.response.defer(ephemeral=True, thinking=True)
         transitions = await self.bot.services.chapters.evaluate_guild(
             guild.id, trigger="a change of criteria"
         )
         moved = f"\n{len(transitions)} chapter(s) changed status." if transitions else ""
-        await interaction.response.send_message(
+        await interaction.followup.send(
             "Saved. **Chapter criteria:**\n" + settings_text(updated) + moved,
             ephemeral=True,
             allowed_mentions=NO_PINGS,
