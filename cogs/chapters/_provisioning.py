@@ -262,8 +262,18 @@ class Provisioner:
             try:
                 await member.add_roles(role, reason="chapterbot: joined the chapter")
             except discord.Forbidden as error:
-                return [forbidden(error, "manage_roles", f"give members the {role.name} role")]
+                return [self._refused(guild, role, error, f"give members the {role.name} role")]
         return []
+
+    @staticmethod
+    def _refused(
+        guild: discord.Guild, role: discord.Role, error: discord.Forbidden, purpose: str
+    ) -> str:
+        """Discord refused a role change the cache said was fine: with Manage Roles in hand,
+        50013 means the role sits above the bot's (moved since the cache was updated)."""
+        if error.code == MISSING_PERMISSIONS and guild.me.guild_permissions.manage_roles:
+            return too_low(guild, role) + " (Discord said: Missing Permissions.)"
+        return forbidden(error, "manage_roles", purpose)
 
     async def remove_role(
         self, guild: discord.Guild, role: discord.Role, user_id: int
@@ -277,5 +287,5 @@ class Provisioner:
         try:
             await member.remove_roles(role, reason="chapterbot: left the chapter")
         except discord.Forbidden as error:
-            return [forbidden(error, "manage_roles", f"take the {role.name} role back")]
+            return [self._refused(guild, role, error, f"take the {role.name} role back")]
         return []

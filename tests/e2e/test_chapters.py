@@ -478,3 +478,23 @@ async def test_members_who_left_while_the_bot_was_away_leave_their_chapters(
         await twin.wait_for(reconciled, message="chapter members not reconciled")
         assert [c.id for c in await services.chapters.chapters_of(guild.id, goes)] == []
     twin.assert_no_spec_violations()
+
+
+async def test_a_50013_despite_manage_roles_names_the_role_to_move(world: World) -> None:
+    """The cache said the role was below the bot's, Discord disagreed (moved meanwhile)."""
+    organizers = await organizers_channel(world)
+    founder = await world.join("mara")
+    await propose(world, founder, "Chicago")
+    world.twin.inject_error("PUT", r"/members/\d+/roles/\d+$", status=403, code=50013)
+    joiner = await world.join("nils")
+    ix = await world.slash(joiner, "chapter", "join", chapter="Chicago Chapter")
+    assert "couldn't give you the chapter role" in content(await answer(ix))
+
+    def told() -> bool:
+        return any(
+            "drag the **chapterbot** role above **Chicago Chapter**" in str(m["content"])
+            for m in world.twin.messages(organizers)
+        )
+
+    await world.twin.wait_for(told, timeout=3)
+    world.twin.assert_no_spec_violations()
