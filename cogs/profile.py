@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.client import ChapterBot
-from bot.interactions import ErrorHandlingView
+from bot.interactions import handle_interaction_error
 from bot.services.members import MemberSnapshot, ProfileView
 from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
 
@@ -45,39 +48,55 @@ def profile_text(view: ProfileView | None) -> str:
     )
 
 
-class CitySelect(discord.ui.Select["CityChoiceView"]):
-    def __init__(self, bot: ChapterBot, places: list[Place]) -> None:
+class CitySelect(
+    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=r"profile:city-choice"
+):
+    """When a city is ambiguous or misspelled: pick one of the candidates. Stateless (the
+    chosen geoname id is the value), so it keeps working after a restart or hours later."""
+
+    def __init__(self, places: Sequence[Place] = ()) -> None:
         super().__init__(
-            custom_id="profile:city-choice",
-            placeholder="Pick your city",
-            options=[
-                discord.SelectOption(label=place.label[:100], value=str(place.geoname_id))
-                for place in places[:25]
-            ],
+            discord.ui.Select(
+                custom_id="profile:city-choice",
+                placeholder="Pick your city",
+                options=[
+                    discord.SelectOption(label=place.label[:100], value=str(place.geoname_id))
+                    for place in places[:25]
+                ],
+            )
         )
-        self.bot = bot
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> CitySelect:
+        return cls()
 
     async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        assert interaction.guild is not None
-        view = await self.bot.services.members.set_city(
-            interaction.guild.id,
-            interaction.user.id,
-            self.values[0],
-            display_name=interaction.user.display_name,
-        )
-        if self.view is not None:
-            self.view.stop()
-        await interaction.response.edit_message(
-            content=saved_text(view), view=None, allowed_mentions=NO_PINGS
-        )
+        try:
+            if interaction.guild is None:
+                raise app_commands.NoPrivateMessage()
+            view = await interaction.client.services.members.set_city(
+                interaction.guild.id,
+                interaction.user.id,
+                self.item.values[0],
+                display_name=interaction.user.display_name,
+            )
+            await interaction.response.edit_message(
+                content=saved_text(view), view=None, allowed_mentions=NO_PINGS
+            )
+        except Exception as error:
+            await handle_interaction_error(interaction, error)
 
 
-class CityChoiceView(ErrorHandlingView):
-    """When a city is ambiguous or misspelled: pick one of the candidates."""
-
-    def __init__(self, bot: ChapterBot, places: list[Place]) -> None:
-        super().__init__(timeout=600)
-        self.add_item(CitySelect(bot, places))
+def city_choice_view(places: Sequence[Place]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(CitySelect(places))
+    return view
 
 
 class Profile(commands.Cog):
@@ -114,7 +133,7 @@ class Profile(commands.Cog):
                 raise
             await interaction.response.send_message(
                 f"{error.message}\nOr pick it here:",
-                view=CityChoiceView(self.bot, options),
+                view=city_choice_view(options),
                 ephemeral=True,
                 allowed_mentions=NO_PINGS,
             )
@@ -210,4 +229,9 @@ def city_choices(bot: ChapterBot, current: str) -> list[app_commands.Choice[str]
 
 
 async def setup(bot: ChapterBot) -> None:
+    bot.add_dynamic_items(CitySelect)
     await bot.add_cog(Profile(bot))
+
+
+async def teardown(bot: ChapterBot) -> None:
+    bot.remove_dynamic_items(CitySelect)

@@ -459,9 +459,11 @@ async def test_leave_merge_and_names_that_never_ping(world: World) -> None:
     world.twin.assert_no_spec_violations()
 
 
-async def test_members_who_left_while_the_bot_was_away_leave_their_chapters(
+async def test_a_restart_reconciles_chapter_members_and_keeps_the_city_picker_working(
     tmp_path: Path, twin: Twin, gazetteer: Gazetteer
 ) -> None:
+    """Members who left while the bot was away leave their chapters (a fresh IDENTIFY replays
+    no leaves); a city picker sent before the restart still answers (no in-memory view)."""
     guild = twin.create_guild("Away Guild")
     founder, goes = twin.add_members_bulk(guild.id, 2)
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
@@ -469,6 +471,11 @@ async def test_members_who_left_while_the_bot_was_away_leave_their_chapters(
     async with running_bot(twin, url, clock, gazetteer) as (_bot, services, _engine):
         chapter = await services.chapters.propose(guild.id, founder, "Chicago")
         await services.chapters.join(guild.id, chapter.id, goes)
+        ix = await twin.slash(
+            guild.id, None, founder, "profile", subcommand="city", options={"city": "Portland"}
+        )
+        picker = (await ix.response())["data"]["components"][0]["components"][0]
+        original = await ix.wait_original()
     await twin.member_leave(guild.id, goes)  # offline: a fresh IDENTIFY won't replay it
     async with running_bot(twin, url, clock, gazetteer) as (_bot, services, _engine):
 
@@ -477,6 +484,10 @@ async def test_members_who_left_while_the_bot_was_away_leave_their_chapters(
 
         await twin.wait_for(reconciled, message="chapter members not reconciled")
         assert [c.id for c in await services.chapters.chapters_of(guild.id, goes)] == []
+
+        oregon = next(o["value"] for o in picker["options"] if o["label"] == "Portland, OR, US")
+        pick = await twin.click(original["id"], picker["custom_id"], founder, values=[oregon])
+        assert "Portland, OR, US" in (await pick.response())["data"]["content"]
     twin.assert_no_spec_violations()
 
 
