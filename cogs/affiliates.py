@@ -8,6 +8,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.checks import organizer_only
+from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.services.affiliates import AffiliateView
 
@@ -90,10 +91,7 @@ class Affiliates(commands.Cog):
     async def city_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        return [
-            app_commands.Choice(name=place.label[:100], value=str(place.geoname_id))
-            for place in self.bot.services.members.suggest_cities(current, limit=25)
-        ]
+        return city_choices(self.bot.services.places, current)
 
     @affiliate.command(name="list", description="The organization's affiliates")
     async def list_command(self, interaction: discord.Interaction[ChapterBot]) -> None:

@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.interactions import handle_interaction_error
 from bot.services.members import MemberSnapshot, ProfileView
@@ -146,7 +147,7 @@ class Profile(commands.Cog):
     async def city_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        return city_choices(self.bot, current)
+        return city_choices(self.bot.services.places, current)
 
     @profile.command(name="show", description="See what the bot knows about you")
     async def show(self, interaction: discord.Interaction[ChapterBot]) -> None:
@@ -218,14 +219,6 @@ class Profile(commands.Cog):
             result.left,
             result.unchanged,
         )
-
-
-def city_choices(bot: ChapterBot, current: str) -> list[app_commands.Choice[str]]:
-    """Autocomplete choices: at most 25 cities, the value is the GeoNames id."""
-    return [
-        app_commands.Choice(name=place.label[:100], value=str(place.geoname_id))
-        for place in bot.services.members.suggest_cities(current, limit=25)
-    ]
 
 
 async def setup(bot: ChapterBot) -> None:

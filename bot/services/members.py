@@ -123,10 +123,6 @@ class MemberService:
             )
         return self._places.resolve(query)
 
-    def suggest_cities(self, prefix: str, limit: int = 25) -> list[Place]:
-        """Autocomplete: at most 25 cities, fast."""
-        return self._places.suggest(prefix[:100], limit=min(limit, 25))
-
     # ---------------------------------------------------------------- profiles
 
     async def get(self, guild_id: int, user_id: int) -> ProfileView | None:

@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.checks import is_organizer, organizer_only
+from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.errors import InvalidInput, NotFound
 from bot.notify import notify_organizers
@@ -303,8 +304,7 @@ class Chapters(
     async def city_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
-        places = self.bot.services.places.suggest(current, limit=25)
-        return [app_commands.Choice(name=p.label[:100], value=str(p.geoname_id)) for p in places]
+        return city_choices(self.bot.services.places, current)
 
     @app_commands.command(name="join", description="Join a chapter")
     @app_commands.describe(chapter="The chapter to join: pick it as you type")

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.choices import city_choices
 from bot.clock import FakeClock
 from bot.errors import InvalidInput, NotFound
 from bot.services.members import MemberService, MemberSnapshot
@@ -33,10 +34,12 @@ async def test_set_city_creates_profile_with_canonical_place(members: MemberServ
     assert stored == view
 
 
-async def test_set_city_accepts_autocomplete_id(members: MemberService) -> None:
-    place = members.suggest_cities("Berl")[0]
-    view = await members.set_city(GUILD, 7, str(place.geoname_id))
-    assert view.geoname_id == place.geoname_id
+async def test_set_city_accepts_autocomplete_id(
+    members: MemberService, gazetteer: Gazetteer
+) -> None:
+    place = city_choices(gazetteer, "Berl")[0]
+    view = await members.set_city(GUILD, 7, place.value)
+    assert str(view.geoname_id) == place.value and view.city_label == place.name
 
 
 async def test_ambiguous_city_is_never_guessed(members: MemberService) -> None:
@@ -59,9 +62,10 @@ async def test_overlong_query_is_refused(members: MemberService) -> None:
         await members.set_city(GUILD, 7, "x" * 300)
 
 
-async def test_suggest_caps_at_25(members: MemberService) -> None:
-    assert len(members.suggest_cities("", limit=100)) == 25
-    assert len(members.suggest_cities("s")) <= 25
+def test_city_choices_cap_at_25(gazetteer: Gazetteer) -> None:
+    assert len(city_choices(gazetteer, "")) == 25
+    assert len(city_choices(gazetteer, "s")) <= 25
+    assert len(city_choices(gazetteer, "x" * 500)) <= 25
 
 
 async def test_clear_city_keeps_membership(members: MemberService, clock: FakeClock) -> None:
