@@ -29,6 +29,7 @@ from bot.timers import TimerDispatcher
 from db.migrate import upgrade_to_head
 from db.models import Chapter, ChapterStatus, ChapterStatusChange, GuildConfig, Timer
 from db.session import create_engine, create_session_factory
+from tests.db.test_migrations import models_differ_from_database
 
 pytest.importorskip("asyncpg", reason="the postgres extra (asyncpg) is not installed")
 
@@ -83,8 +84,10 @@ async def test_migrations_create_every_table(pg_url: str) -> None:
                 )
             ).scalars()
         )
+        differences = await conn.run_sync(models_differ_from_database)
     await engine.dispose()
     assert {"timer", "guild_config", "chapter", "member_profile", "alembic_version"} <= tables
+    assert differences == []
 
 
 async def test_aware_utc_round_trip(pg_sessions: async_sessionmaker[AsyncSession]) -> None:
