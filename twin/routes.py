@@ -1439,8 +1439,7 @@ async def edit_event(ctx: Ctx) -> Any:
         guild.id,
         Intent.GUILD_SCHEDULED_EVENTS,
     )
-    if event["status"] in (3, 4):
-        pass  # completed/cancelled events stay retrievable, as on Discord (for a while)
+    # completed (3) and cancelled (4) events stay retrievable, as on Discord (for a while)
     return event
 
 
