@@ -95,15 +95,27 @@ class TimerDispatcher:
     def schedule(self, record: TimerRecord) -> None:
         if not self._started or record.status != "pending":
             return
-        if record.run_at > self._clock.now() + self.horizon:
+        self._wake_at(record.id, record.run_at)
+
+    def _wake_at(self, timer_id: int, when: datetime, *, not_before: float = 0.0) -> None:
+        now = self._clock.now()
+        if when > now + self.horizon:
             return  # a later refresh picks it up
-        run_date = max(record.run_at, datetime.now(UTC))
+        # APScheduler runs on real time; the wait is measured on our clock (the same in production)
+        wait = max((when - now).total_seconds(), not_before)
+        run_date = datetime.now(UTC) + timedelta(seconds=wait)
+        job = self._scheduler.get_job(f"timer:{timer_id}")
+        if job is not None and job.next_run_time is not None and job.next_run_time <= run_date:
+            # Keep the earlier wake-up: waking early costs one claim that finds the timer not due
+            # (and wakes again at its time), while moving a wake-up later could make it late, e.g.
+            # when a refresh's older snapshot arrives after replace_timer moved the timer earlier.
+            return
         self._scheduler.add_job(
             self._wake,
             "date",
             run_date=run_date,
-            args=[record.id],
-            id=f"timer:{record.id}",
+            args=[timer_id],
+            id=f"timer:{timer_id}",
             replace_existing=True,
             misfire_grace_time=None,
             coalesce=True,
@@ -111,6 +123,11 @@ class TimerDispatcher:
 
     def is_scheduled(self, timer_id: int) -> bool:
         return self._scheduler.get_job(f"timer:{timer_id}") is not None
+
+    def next_wake(self, timer_id: int) -> datetime | None:
+        """When the scheduler will next wake up for this timer (real time), if it will."""
+        job = self._scheduler.get_job(f"timer:{timer_id}")
+        return None if job is None else job.next_run_time
 
     async def _wake(self, timer_id: int) -> None:
         # The job only spawns a task we own, so shutdown can cancel and await it.
@@ -129,21 +146,24 @@ class TimerDispatcher:
     async def _fire(self, timer_id: int) -> bool:
         claimed = await self._timers.claim(timer_id, self._lease)
         if claimed is None:
+            await self._wake_again(timer_id)
             return False
         now = self._clock.now()
         record = replace(claimed, late=now - claimed.expires > self.late_after)
+        claim = record.locked_until
         try:
             if self._handler is None:
                 raise RuntimeError("no timer handler is installed")
             await self._handler(record)
         except asyncio.CancelledError:
-            await self._timers.release(record.id)  # shutting down: let the next start run it
+            # shutting down: let the next start run it
+            await self._timers.release(record.id, claimed_until=claim)
             raise
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             if record.attempts >= self.max_attempts:
                 log.exception("timer %s (%s) failed for good: %s", record.id, record.event, reason)
-                await self._timers.mark_failed(record.id, reason)
+                await self._timers.mark_failed(record.id, reason, claimed_until=claim)
             else:
                 retry_at = now + self.backoff(record.attempts)
                 log.warning(
@@ -155,7 +175,25 @@ class TimerDispatcher:
                     reason,
                     exc_info=True,
                 )
-                await self._timers.mark_retry(record.id, reason, retry_at)
+                await self._timers.mark_retry(record.id, reason, retry_at, claimed_until=claim)
             return False
-        await self._timers.mark_done(record.id)
+        await self._timers.mark_done(record.id, claimed_until=claim)
         return True
+
+    async def _wake_again(self, timer_id: int) -> None:
+        """A wake-up that could not claim its timer: wake again when it can be claimed.
+
+        The timer may not be due yet (moved later), or held by a run whose lease has not expired
+        (a run in flight, or one a hard-killed process never finished). Without this it would
+        wait for the next refresh, or, while the lease outlasts the refresh, the one after.
+        """
+        if not self._started:
+            return
+        record = await self._timers.get(timer_id)
+        if record is None or record.status != "pending":
+            return
+        when = record.run_at
+        if record.locked_until is not None:
+            when = max(when, record.locked_until)
+        # not_before: never spin if the row looks claimable but another run just took it
+        self._wake_at(timer_id, when, not_before=1.0)

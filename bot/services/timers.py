@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,6 +33,8 @@ class TimerRecord:
     attempts: int
     last_error: str | None
     late: bool = False
+    # set while a run holds the timer; identifies that run's claim
+    locked_until: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Timer, *, late: bool = False) -> TimerRecord:
@@ -47,6 +49,7 @@ class TimerRecord:
             attempts=row.attempts,
             last_error=row.last_error,
             late=late,
+            locked_until=row.locked_until,
         )
 
 
@@ -176,33 +179,51 @@ class TimerService:
             assert row is not None
             return TimerRecord.from_row(row)
 
-    async def release(self, timer_id: int) -> None:
+    @staticmethod
+    def _held(timer_id: int, claimed_until: datetime | None) -> ColumnElement[bool]:
+        """The row is still held by the run whose claim ended at ``claimed_until``.
+
+        A listener may have re-armed its own timer (replace_timer clears the claim), and that new
+        run may already have been claimed: the old run must then leave the row alone.
+        """
+        held: ColumnElement[bool] = Timer.locked_until.is_not(None)
+        if claimed_until is not None:
+            held = Timer.locked_until == claimed_until
+        return (Timer.id == timer_id) & (Timer.status == TimerStatus.PENDING) & held
+
+    async def release(self, timer_id: int, *, claimed_until: datetime | None = None) -> None:
         """Give back a claim without counting the attempt (the run was interrupted)."""
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Timer)
-                .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
+                .where(self._held(timer_id, claimed_until))
                 .values(locked_until=None, attempts=Timer.attempts - 1)
             )
 
-    async def mark_done(self, timer_id: int) -> None:
+    async def mark_done(self, timer_id: int, *, claimed_until: datetime | None = None) -> None:
         async with self._sessions.begin() as session:
-            # A listener may have re-armed its own timer (replace_timer clears the claim): then the
-            # row describes the next run and must stay pending.
             await session.execute(
                 update(Timer)
-                .where(
-                    Timer.id == timer_id,
-                    Timer.status == TimerStatus.PENDING,
-                    Timer.locked_until.is_not(None),
-                )
+                .where(self._held(timer_id, claimed_until))
                 .values(status=TimerStatus.DONE, finished_at=self._clock.now(), locked_until=None)
             )
 
-    async def mark_retry(self, timer_id: int, error: str, run_at: datetime) -> TimerRecord | None:
+    async def mark_retry(
+        self,
+        timer_id: int,
+        error: str,
+        run_at: datetime,
+        *,
+        claimed_until: datetime | None = None,
+    ) -> TimerRecord | None:
         async with self._sessions.begin() as session:
             row = await session.get(Timer, timer_id)
-            if row is None or row.status != TimerStatus.PENDING or row.locked_until is None:
+            if (
+                row is None
+                or row.status != TimerStatus.PENDING
+                or row.locked_until is None
+                or (claimed_until is not None and row.locked_until != claimed_until)
+            ):
                 return None
             row.last_error = error[:2000]
             row.run_at = run_at
@@ -211,15 +232,13 @@ class TimerService:
         self._notify(record)
         return record
 
-    async def mark_failed(self, timer_id: int, error: str) -> None:
+    async def mark_failed(
+        self, timer_id: int, error: str, *, claimed_until: datetime | None = None
+    ) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
                 update(Timer)
-                .where(
-                    Timer.id == timer_id,
-                    Timer.status == TimerStatus.PENDING,
-                    Timer.locked_until.is_not(None),
-                )
+                .where(self._held(timer_id, claimed_until))
                 .values(
                     status=TimerStatus.FAILED,
                     last_error=error[:2000],

@@ -229,3 +229,119 @@ async def test_listener_that_rearms_its_own_timer_keeps_it_pending(
     clock.advance(timedelta(days=1))
     assert await dispatcher.fire(record.id)
     assert runs == [record.id, record.id]
+
+
+async def test_timer_held_by_a_killed_run_fires_when_the_lease_expires(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A process hard-killed mid-run leaves its claim; the next start runs it once that expires.
+
+    It used to wait for a refresh after the lease expired (5 to 10 minutes with the defaults)."""
+    from bot.clock import SystemClock
+
+    clock = SystemClock()
+    timers = TimerService(sessions, clock)
+    record = await timers.create_timer(clock.now(), "ping")
+    assert await timers.claim(record.id, timedelta(milliseconds=300)) is not None  # then killed
+    done = asyncio.Event()
+
+    async def handler(record: TimerRecord) -> None:
+        done.set()
+
+    dispatcher = TimerDispatcher(timers, clock, refresh_seconds=300)
+    dispatcher.set_handler(handler)
+    await dispatcher.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=5)
+    finally:
+        await dispatcher.shutdown()
+
+
+async def test_a_stale_schedule_never_moves_a_wake_up_later(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A refresh's snapshot taken before replace_timer moved a timer earlier must not win."""
+    from dataclasses import replace as with_fields
+
+    from bot.clock import SystemClock
+
+    clock = SystemClock()
+    timers = TimerService(sessions, clock)
+    dispatcher = TimerDispatcher(timers, clock)
+    await dispatcher.start()
+    try:
+        record = await timers.replace_timer(
+            clock.now() + timedelta(seconds=30), "ping", {}, key="k"
+        )
+        wake = dispatcher.next_wake(record.id)
+        assert wake is not None
+        dispatcher.schedule(with_fields(record, run_at=clock.now() + timedelta(seconds=300)))
+        assert dispatcher.next_wake(record.id) == wake
+    finally:
+        await dispatcher.shutdown()
+
+
+async def test_an_earlier_wake_up_for_a_timer_moved_later_waits_for_its_new_time(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from bot.clock import SystemClock
+
+    clock = SystemClock()
+    timers = TimerService(sessions, clock)
+    fired: list[float] = []
+
+    async def handler(record: TimerRecord) -> None:
+        fired.append(asyncio.get_running_loop().time())
+
+    dispatcher = TimerDispatcher(timers, clock)
+    dispatcher.set_handler(handler)
+    await dispatcher.start()
+    try:
+        record = await timers.replace_timer(clock.now(), "ping", {}, key="k")
+        await timers.replace_timer(clock.now() + timedelta(seconds=1.2), "ping", {}, key="k")
+        start = asyncio.get_running_loop().time()
+        for _ in range(100):
+            if fired:
+                break
+            await asyncio.sleep(0.05)
+        assert len(fired) == 1 and fired[0] - start >= 1.0
+        stored = await timers.get(record.id)
+        assert stored is not None and stored.status == "done"
+    finally:
+        await dispatcher.shutdown()
+
+
+async def test_an_old_run_never_settles_the_run_that_followed_a_rearm(
+    timers: TimerService, clock: FakeClock
+) -> None:
+    """A listener re-arms its timer for now and the new run starts before the old one returns:
+    the old run's success must not mark the new run's timer done (it then fails, and retries)."""
+    inner_started = asyncio.Event()
+    release_inner = asyncio.Event()
+    calls = 0
+    inner: list[asyncio.Task[bool]] = []
+
+    async def handler(record: TimerRecord) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await timers.replace_timer(clock.now(), "ping", {}, key="k")
+            clock.advance(timedelta(seconds=1))
+            inner.append(asyncio.create_task(dispatcher.fire(record.id)))
+            await inner_started.wait()
+            return
+        inner_started.set()
+        await release_inner.wait()
+        raise RuntimeError("second run fails")
+
+    dispatcher = make_dispatcher(timers, clock)
+    dispatcher.set_handler(handler)
+    record = await timers.replace_timer(clock.now(), "ping", {}, key="k")
+    assert await dispatcher.fire(record.id) is True
+    stored = await timers.get(record.id)
+    assert stored is not None and stored.status == "pending"  # the second run still holds it
+    release_inner.set()
+    assert await inner[0] is False
+    stored = await timers.get(record.id)
+    assert stored is not None and stored.status == "pending"
+    assert stored.last_error == "RuntimeError: second run fails" and stored.locked_until is None
