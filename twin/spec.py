@@ -6,8 +6,9 @@ Relaxations, because the published spec is a stricter preview than Discord itsel
   ``permissions`` as a string);
 * where the spec says snowflake (``SnowflakeType``), an integer passes (discord.py sends
   ``recipient_id`` as an int);
-* ``oneOf`` is checked as ``anyOf``, since the two relaxations can make a value match two
-  branches (a digit-only string ``nonce`` matches both the integer and the string branch).
+* ``oneOf`` still needs exactly one branch, but a value that matches several only thanks to the
+  relaxations passes (a digit-only string ``nonce`` matches the integer branch too): with several
+  matches the branches are checked again without the integer relaxation.
 """
 
 from __future__ import annotations
@@ -54,23 +55,38 @@ def _is_relaxed_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, str) and bool(_INT_RE.match(instance))
 
 
-def _one_of_as_any_of(
+def _strictly_valid(validator: Any, subschema: Any, instance: Any) -> bool:
+    """``instance`` matches ``subschema`` without the integer relaxation ($refs still resolve)."""
+    resolver = validator._resolver.in_subresource(DRAFT202012.create_resource(subschema))
+    strict = jsonschema.Draft202012Validator(subschema, _resolver=resolver)
+    return bool(strict.is_valid(instance))
+
+
+def _one_of_relaxed(
     validator: Any, one_of: list[Any], instance: Any, schema: Any
 ) -> Iterator[ValidationError]:
     errors: list[ValidationError] = []
+    matched: list[Any] = []
     for index, subschema in enumerate(one_of):
         errs = list(validator.descend(instance, subschema, schema_path=index))
-        if not errs:
-            return
-        errors.extend(errs)
-    yield ValidationError(
-        f"{instance!r} is not valid under any of the given schemas", context=errors
-    )
+        if errs:
+            errors.extend(errs)
+        else:
+            matched.append(subschema)
+    if not matched:
+        yield ValidationError(
+            f"{instance!r} is not valid under any of the given schemas", context=errors
+        )
+        return
+    if len(matched) > 1:
+        strict = [sub for sub in matched if _strictly_valid(validator, sub, instance)]
+        if len(strict) > 1:
+            yield ValidationError(f"{instance!r} is valid under each of {strict!r}")
 
 
 _RelaxedValidator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
-    validators={"oneOf": _one_of_as_any_of},
+    validators={"oneOf": _one_of_relaxed},
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", _is_relaxed_integer
     ),
