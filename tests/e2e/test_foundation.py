@@ -98,3 +98,22 @@ async def test_commands_are_synced_only_when_they_change(
     assert first == 1
     assert second == 1  # the restart found the same hash and did not sync again
     twin.assert_no_spec_violations()
+
+
+async def test_dev_guild_gets_the_commands_at_every_start_and_global_never(
+    tmp_path: Path, twin: Twin, gazetteer: Gazetteer
+) -> None:
+    guild = twin.create_guild("Dev Guild")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
+    clock = FakeClock(datetime.now(UTC))
+    for _ in range(2):
+        async with running_bot(twin, url, clock, gazetteer, dev_guild_id=guild.id):
+            pass
+    guild_puts = twin.requests_to(
+        "PUT", "/applications/{application_id}/guilds/{guild_id}/commands"
+    )
+    assert len(guild_puts) == 2 and all(str(guild.id) in r.path for r in guild_puts)
+    assert twin.requests_to("PUT", "/applications/{application_id}/commands") == []
+    assert "about" in {c["name"] for c in twin.commands(guild.id)}
+    assert twin.commands(None) == []
+    twin.assert_no_spec_violations()
