@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 from pydantic import ValidationError
 
@@ -96,6 +97,14 @@ def main() -> None:
             file=sys.stderr,
         )
         raise SystemExit(EXIT_CONFIG) from None
+    except aiohttp.ClientConnectionError as exc:
+        where = settings.discord_api_base or "discord.com"
+        print(
+            f"chapterbot: cannot reach Discord at {where} ({exc}). Check the network connection"
+            " (and DISCORD_API_BASE if set), then run again.",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         pass
 

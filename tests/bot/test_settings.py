@@ -91,3 +91,21 @@ def test_log_records_never_contain_the_token(caplog: pytest.LogCaptureFixture) -
     assert SECRET not in text
     assert "[token redacted]" in text
     assert "request failed" in text
+
+
+def test_log_level_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert Settings(_env_file=None).log_level == "DEBUG"  # type: ignore[call-arg]
+
+
+def test_unreachable_discord_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": SECRET,
+        "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10",  # discard port: connection refused
+        "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9/",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+    }
+    result = run_bot(env, tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and SECRET not in result.stderr
+    assert "cannot reach Discord at http://127.0.0.1:9/api/v10" in result.stderr.splitlines()[-1]
