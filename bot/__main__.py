@@ -46,15 +46,19 @@ def load_settings() -> Settings:
 
 
 async def run(settings: Settings, token: str) -> None:
-    use_endpoints(settings.discord_api_base, settings.discord_gateway_url)
-    await upgrade_to_head(settings.database_url)
-    engine = create_engine(settings.database_url)
-    services = build_services(settings, engine)
-    bot = ChapterBot(settings, services)
+    # First of all: a signal during the migration must not kill the process half-way through it
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    use_endpoints(settings.discord_api_base, settings.discord_gateway_url)
+    await upgrade_to_head(settings.database_url)
+    if stop.is_set():
+        log.info("stopped before connecting")
+        return
+    engine = create_engine(settings.database_url)
+    services = build_services(settings, engine)
+    bot = ChapterBot(settings, services)
     try:
         async with bot:
             runner = asyncio.create_task(bot.start(token))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -109,3 +110,39 @@ def test_unreachable_discord_is_one_line_not_a_traceback(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and SECRET not in result.stderr
     assert "cannot reach Discord at http://127.0.0.1:9/api/v10" in result.stderr.splitlines()[-1]
+
+
+async def test_a_stop_signal_during_the_migration_finishes_it_and_never_connects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM/SIGINT used to be handled only once the bot was built: during the migration
+    SIGTERM killed the process half-way through it (exit 143)."""
+    import signal
+
+    import bot.__main__ as entry
+    from db.migrate import upgrade_to_head
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    migrated: list[str] = []
+
+    async def migrate_while_signalled(database_url: str) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0.05)  # the signal arrives while migrating
+        await upgrade_to_head(database_url)
+        migrated.append(database_url)
+
+    def connect_not_expected(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the bot was built after a stop signal")
+
+    monkeypatch.setattr(entry, "upgrade_to_head", migrate_while_signalled)
+    monkeypatch.setattr(entry, "create_engine", connect_not_expected)
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        settings = Settings(_env_file=None, discord_token=SECRET, database_url=url)  # type: ignore[call-arg]
+        await asyncio.wait_for(entry.run(settings, SECRET), 10)
+    finally:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGTERM, previous)
+    assert migrated == [url] and seen == []
