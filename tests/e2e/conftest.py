@@ -52,10 +52,17 @@ class World:
         return self.guild.system_channel_id
 
     async def join(self, name: str) -> int:
-        """A new user joins the guild (GUILD_MEMBER_ADD reaches the bot)."""
+        """A new user joins the guild and the bot has handled it (GUILD_MEMBER_ADD's listeners
+        run as tasks of their own, so wait until the member is recorded)."""
         user_id = self.twin.create_user(name)
         self.users[name] = user_id
         await self.twin.member_join(self.guild_id, user_id)
+
+        async def recorded() -> bool:
+            profile = await self.services.members.get(self.guild_id, user_id)
+            return profile is not None and profile.active
+
+        await self.twin.wait_for(recorded, timeout=5, message=f"{name}'s join was not recorded")
         return user_id
 
     async def slash(
@@ -166,6 +173,13 @@ async def world(tmp_path: Path, twin: Twin, gazetteer: Gazetteer) -> AsyncIterat
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     async with running_bot(twin, database_url, clock, gazetteer) as (bot, services, engine):
         await services.guilds.setup(guild.id, organizer_role_id=organizer_role_id)
+
+        async def reconciled() -> bool:  # members present at connect are recorded by a listener
+            return await services.members.get(guild.id, organizer_id) is not None
+
+        await twin.wait_for(
+            reconciled, timeout=5, message="the guild's members were not reconciled"
+        )
         yield World(
             twin=twin,
             bot=bot,

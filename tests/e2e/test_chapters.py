@@ -348,8 +348,13 @@ async def test_daily_evaluation_timer_puts_a_chapter_at_risk(world: World) -> No
     organizers = await organizers_channel(world)
     now = world.clock.now()
     first = next_evaluation(now)
-    timer = await world.services.timers.get_by_key(evaluation_key(world.guild_id, first))
-    assert timer is not None and timer.event == EVALUATION_EVENT  # armed when the bot got ready
+    # armed by the cog's on_ready listener, which runs as its own task once the bot is ready
+    timer = await world.twin.wait_for(
+        lambda: world.services.timers.get_by_key(evaluation_key(world.guild_id, first)),
+        timeout=5,
+        message="the daily evaluation timer was not armed when the bot got ready",
+    )
+    assert timer.event == EVALUATION_EVENT
 
     founder = await world.join("mara")
     chapter = await propose(world, founder, "Chicago")
