@@ -666,8 +666,8 @@ async def delete_channel(ctx: Ctx) -> Any:
     return payload
 
 
-@route("PUT", "/channels/{channel_id}/permissions/{overwrite_id}")
-async def put_overwrite(ctx: Ctx) -> Any:
+def _overwrite_target(ctx: Ctx) -> tuple[World, TwinChannel, TwinGuild]:
+    """A guild channel whose overwrites the bot may edit (Manage Roles, or every permission)."""
     world = ctx.world
     channel = _channel(ctx)
     guild = world.guild_of(channel)
@@ -675,6 +675,12 @@ async def put_overwrite(ctx: Ctx) -> Any:
         raise ApiError(400, 50003, "Cannot execute action on a DM channel")
     if channel_permissions(guild, world.bot_user_id, channel) != Perm.ALL:
         _require(world, guild, Perm.MANAGE_ROLES)
+    return world, channel, guild
+
+
+@route("PUT", "/channels/{channel_id}/permissions/{overwrite_id}")
+async def put_overwrite(ctx: Ctx) -> Any:
+    world, channel, guild = _overwrite_target(ctx)
     body = ctx.json()
     target = ctx.id("overwrite_id")
     parsed = _parse_overwrites(ctx, guild, [dict(body, id=target)], "permission_overwrites")
@@ -685,13 +691,7 @@ async def put_overwrite(ctx: Ctx) -> Any:
 
 @route("DELETE", "/channels/{channel_id}/permissions/{overwrite_id}")
 async def delete_overwrite(ctx: Ctx) -> Any:
-    world = ctx.world
-    channel = _channel(ctx)
-    guild = world.guild_of(channel)
-    if guild is None:
-        raise ApiError(400, 50003, "Cannot execute action on a DM channel")
-    if channel_permissions(guild, world.bot_user_id, channel) != Perm.ALL:
-        _require(world, guild, Perm.MANAGE_ROLES)
+    world, channel, _guild = _overwrite_target(ctx)
     if channel.overwrites.pop(ctx.id("overwrite_id"), None) is not None:
         world.update_channel(channel)
     return None
