@@ -4,7 +4,7 @@ Quick tour::
 
     from twin import Twin
 
-    twin = Twin()                      # finds shared/discord-api-spec/openapi.json
+    twin = Twin()                      # validates against twin/spec/openapi.json
     await twin.start()                 # 127.0.0.1, random port
     guild = twin.create_guild("Test Guild")
     alice = twin.create_user("alice")

@@ -32,17 +32,15 @@ SPEC_URI = "urn:discord-openapi"
 _INT_RE = re.compile(r"^-?[0-9]+$")
 
 
+BUNDLED_SPEC = Path(__file__).resolve().parent / "spec" / "openapi.json"
+
+
 def find_spec_path() -> Path | None:
-    """``$TWIN_OPENAPI_SPEC``, else walk up from this package to ``shared/discord-api-spec``."""
+    """``$TWIN_OPENAPI_SPEC``, else the copy this package carries (``twin/spec/openapi.json``)."""
     env = os.environ.get("TWIN_OPENAPI_SPEC")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent
-    for parent in [here, *here.parents]:
-        candidate = parent / "shared" / "discord-api-spec" / "openapi.json"
-        if candidate.is_file():
-            return candidate
-    return None
+    return BUNDLED_SPEC if BUNDLED_SPEC.is_file() else None
 
 
 def _is_relaxed_integer(checker: Any, instance: Any) -> bool:

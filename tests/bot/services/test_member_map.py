@@ -7,7 +7,6 @@ country, members) and checks that the map reproduces its regional grouping and c
 from __future__ import annotations
 
 import csv
-import os
 import re
 from collections import Counter
 from datetime import datetime, timedelta
@@ -31,24 +30,15 @@ from bot.services.member_map import (
 from bot.services.members import MemberService
 from bot.services.places import Gazetteer, Place
 from db.models import Chapter, ChapterStatus, ChapterStatusChange
+from tests.paths import MEMBER_CONCENTRATIONS_CSV
 
 GUILD = 2002
-CSV_NAME = "member_concentrations_2014.csv"
-CSV_ENV = "CHAPTERBOT_MEMBER_CSV"
 
 
-def find_member_csv(start: Path | None = None) -> Path:
-    """The 2014 member concentrations: $CHAPTERBOT_MEMBER_CSV, else found walking up from here
-    (``shared/data/`` or ``data/`` next to any parent directory)."""
-    override = os.environ.get(CSV_ENV)
-    if override:
-        return Path(override)
-    here = (start or Path(__file__)).resolve()
-    for parent in here.parents:
-        for candidate in (parent / "shared" / "data" / CSV_NAME, parent / "data" / CSV_NAME):
-            if candidate.is_file():
-                return candidate
-    pytest.skip(f"{CSV_NAME} not found above {here}; set {CSV_ENV}")
+def find_member_csv() -> Path:
+    """The 2014 member concentrations the repository carries in ``data/``."""
+    assert MEMBER_CONCENTRATIONS_CSV.is_file(), f"missing {MEMBER_CONCENTRATIONS_CSV}"
+    return MEMBER_CONCENTRATIONS_CSV
 
 
 def load_member_csv(path: Path | None = None) -> list[dict[str, str]]:

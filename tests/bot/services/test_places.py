@@ -9,7 +9,6 @@ import csv
 import dataclasses
 import statistics
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,14 +22,13 @@ from bot.services.places import (
     PlaceNotFound,
     normalize,
 )
+from tests.paths import MEMBER_CONCENTRATIONS_CSV
 
-MEMBER_DATA = Path("/work/shared/data/member_concentrations_2014.csv")
+MEMBER_DATA = MEMBER_CONCENTRATIONS_CSV
 PORTLAND_OR = 5746545
 
 
 def _member_rows() -> list[dict[str, str]]:
-    if not MEMBER_DATA.exists():
-        return []
     with MEMBER_DATA.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
@@ -41,7 +39,6 @@ MEMBER_ROWS = _member_rows()
 # ---------------------------------------------------------------- member data
 
 
-@pytest.mark.skipif(not MEMBER_ROWS, reason="member data CSV not available")
 @pytest.mark.parametrize("row", MEMBER_ROWS, ids=[f"{r['city']}-{r['state']}" for r in MEMBER_ROWS])
 @pytest.mark.parametrize("form", ["{city}, {state}, {country}", "{city}, {state}"])
 def test_every_member_city_resolves(gazetteer: Gazetteer, row: dict[str, str], form: str) -> None:
@@ -54,7 +51,6 @@ def test_every_member_city_resolves(gazetteer: Gazetteer, row: dict[str, str], f
     assert place.label == f"{place.name}, {row['state']}, {row['country']}"
 
 
-@pytest.mark.skipif(not MEMBER_ROWS, reason="member data CSV not available")
 def test_member_data_has_no_failures(gazetteer: Gazetteer) -> None:
     failures = []
     for row in MEMBER_ROWS:
