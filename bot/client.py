@@ -61,9 +61,9 @@ class ChapterBot(commands.AutoShardedBot):
             command_prefix=commands.when_mentioned,
             help_command=None,
             intents=default_intents(),
-            allowed_mentions=discord.AllowedMentions(
-                everyone=False, roles=False, users=True, replied_user=False
-            ),
+            # Nobody is pinged unless a message opts in to exactly the users it must ping:
+            # ``allowed_mentions=discord.AllowedMentions(users=[member])`` on that one send.
+            allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=CommandTree,
             shard_count=settings.shard_count,
             shard_ids=settings.shard_ids,  # type: ignore[arg-type]  # None means "all"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -48,14 +49,30 @@ def message_for(error: BaseException) -> str | None:
     return None
 
 
+def guild_of(interaction: discord.Interaction[Any]) -> discord.Guild:
+    """The server an interaction came from; outside one, the user is told it only works there."""
+    if interaction.guild is None:
+        raise app_commands.NoPrivateMessage()
+    return interaction.guild
+
+
+def guild_and_member(
+    interaction: discord.Interaction[Any],
+) -> tuple[discord.Guild, discord.Member]:
+    """The server and the acting member of an interaction (see ``guild_of``)."""
+    guild = guild_of(interaction)
+    if not isinstance(interaction.user, discord.Member):
+        raise app_commands.NoPrivateMessage()
+    return guild, interaction.user
+
+
 async def send_ephemeral(interaction: discord.Interaction, content: str) -> None:
-    """Error messages often quote what the user typed (a chapter name, a city): never ping."""
-    quiet = discord.AllowedMentions.none()
+    """Error messages often quote what the user typed; the bot's default pings nobody."""
     try:
         if interaction.response.is_done():
-            await interaction.followup.send(content, ephemeral=True, allowed_mentions=quiet)
+            await interaction.followup.send(content, ephemeral=True)
         else:
-            await interaction.response.send_message(content, ephemeral=True, allowed_mentions=quiet)
+            await interaction.response.send_message(content, ephemeral=True)
     except discord.HTTPException:
         log.warning("could not answer interaction %s", interaction.id, exc_info=True)
 

@@ -17,7 +17,6 @@ async def notify_organizers(
     bot: ChapterBot, guild_id: int, content: str, **kwargs: Any
 ) -> discord.Message | None:
     """Send ``content`` (and e.g. ``view=``, ``file=``); None if no organizer is reachable."""
-    kwargs.setdefault("allowed_mentions", discord.AllowedMentions.none())
     settings = await bot.services.guilds.get(guild_id)
     try:
         if settings.organizer_channel_id:

@@ -12,10 +12,9 @@ from discord.ext import commands
 import bot as bot_package
 from bot.checks import organizer_only
 from bot.client import ChapterBot
+from bot.interactions import guild_of
 from bot.services.guilds import GuildSettings, suggest_timezones
 from bot.services.timers import TimerRecord
-
-NO_PINGS = discord.AllowedMentions.none()
 
 
 def describe_settings(settings: GuildSettings) -> str:
@@ -63,7 +62,7 @@ class Admin(commands.Cog):
         timezone: app_commands.Range[str, 1, 64] | None = None,
         organizer_channel: discord.TextChannel | None = None,
     ) -> None:
-        assert interaction.guild is not None
+        guild = guild_of(interaction)
         if organizer_role is not None and organizer_role.is_default():
             await interaction.response.send_message(
                 "@everyone can't be the organizer role. Pick a role only organizers have.",
@@ -71,7 +70,7 @@ class Admin(commands.Cog):
             )
             return
         settings = await self.bot.services.guilds.setup(
-            interaction.guild.id,
+            guild.id,
             welcome_channel_id=welcome_channel.id if welcome_channel else None,
             organizer_role_id=organizer_role.id if organizer_role else None,
             timezone=timezone,
@@ -82,7 +81,7 @@ class Admin(commands.Cog):
         )
         title = "Settings saved." if changed else "Current settings (pass options to change them):"
         await interaction.response.send_message(
-            f"{title}\n{describe_settings(settings)}", ephemeral=True, allowed_mentions=NO_PINGS
+            f"{title}\n{describe_settings(settings)}", ephemeral=True
         )
 
     @setup_command.autocomplete("timezone")
@@ -117,11 +116,7 @@ class Admin(commands.Cog):
     async def on_announce_timer_complete(self, timer: TimerRecord) -> None:
         """Posts a scheduled announcement; the nonce makes a resend after a crash a no-op."""
         channel = self.bot.get_partial_messageable(int(timer.payload["channel_id"]))
-        await channel.send(
-            str(timer.payload["content"])[:2000],
-            nonce=f"timer-{timer.id}",
-            allowed_mentions=NO_PINGS,
-        )
+        await channel.send(str(timer.payload["content"])[:2000], nonce=f"timer-{timer.id}")
 
 
 async def setup(bot: ChapterBot) -> None:

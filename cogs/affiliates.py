@@ -10,14 +10,15 @@ from discord.ext import commands
 from bot.checks import organizer_only
 from bot.choices import city_choices
 from bot.client import ChapterBot
+from bot.interactions import guild_of
 from bot.services.affiliates import AffiliateView
+from bot.text import esc
 
-NO_PINGS = discord.AllowedMentions.none()
 MAX_DESCRIPTION_SHOWN = 200
 
 
 def affiliate_line(affiliate: AffiliateView) -> str:
-    parts = [f"**{discord.utils.escape_markdown(affiliate.name)}**"]
+    parts = [f"**{esc(affiliate.name)}**"]
     if affiliate.city_label:
         parts.append(affiliate.city_label)
     if affiliate.url:
@@ -27,7 +28,7 @@ def affiliate_line(affiliate: AffiliateView) -> str:
         text = affiliate.description.replace("\n", " ")
         if len(text) > MAX_DESCRIPTION_SHOWN:
             text = text[: MAX_DESCRIPTION_SHOWN - 1] + "…"
-        line += f"\n{discord.utils.escape_markdown(text)}"
+        line += f"\n{esc(text)}"
     return line
 
 
@@ -71,9 +72,9 @@ class Affiliates(commands.Cog):
         url: app_commands.Range[str, 1, 300] | None = None,
         description: app_commands.Range[str, 1, 500] | None = None,
     ) -> None:
-        assert interaction.guild is not None
+        guild = guild_of(interaction)
         view = await self.bot.services.affiliates.register(
-            interaction.guild.id,
+            guild.id,
             interaction.user.id,
             name,
             city=city,
@@ -84,7 +85,6 @@ class Affiliates(commands.Cog):
             f"Registered the affiliate:\n{affiliate_line(view)}\n"
             "Affiliates are counted separately, never as chapters.",
             ephemeral=True,
-            allowed_mentions=NO_PINGS,
         )
 
     @register.autocomplete("city")
@@ -95,8 +95,8 @@ class Affiliates(commands.Cog):
 
     @affiliate.command(name="list", description="The organization's affiliates")
     async def list_command(self, interaction: discord.Interaction[ChapterBot]) -> None:
-        assert interaction.guild is not None
-        affiliates = await self.bot.services.affiliates.list_active(interaction.guild.id)
+        guild = guild_of(interaction)
+        affiliates = await self.bot.services.affiliates.list_active(guild.id)
         if not affiliates:
             await interaction.response.send_message(
                 "No affiliates yet. Organizers register them with /affiliate register.",
@@ -109,9 +109,7 @@ class Affiliates(commands.Cog):
             colour=discord.Colour.green(),
         )
         embed.set_footer(text="Affiliates work with us without being chapters.")
-        await interaction.response.send_message(
-            embed=embed, ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @affiliate.command(name="remove", description="Organizers: remove an affiliate")
     @app_commands.describe(name="The affiliate's name")
@@ -119,13 +117,10 @@ class Affiliates(commands.Cog):
     async def remove(
         self, interaction: discord.Interaction[ChapterBot], name: app_commands.Range[str, 1, 100]
     ) -> None:
-        assert interaction.guild is not None
-        view = await self.bot.services.affiliates.remove(interaction.guild.id, name)
+        guild = guild_of(interaction)
+        view = await self.bot.services.affiliates.remove(guild.id, name)
         await interaction.response.send_message(
-            f"Removed the affiliate **{discord.utils.escape_markdown(view.name)}** "
-            "(its record is kept).",
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+            f"Removed the affiliate **{esc(view.name)}** (its record is kept).", ephemeral=True
         )
 
     @remove.autocomplete("name")

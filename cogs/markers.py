@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.checks import organizer_only
 from bot.client import ChapterBot
+from bot.interactions import guild_of
 from bot.notify import notify_organizers
 from bot.services.charts import render_markers_chart
 from bot.services.markers import (
@@ -31,10 +32,10 @@ from bot.services.markers import (
     next_check_time,
 )
 from bot.services.timers import TimerRecord
+from bot.text import timestamp
 
 log = logging.getLogger(__name__)
 
-NO_PINGS = discord.AllowedMentions.none()
 CHART_NAME = "markers.png"
 KindChoice = Literal["members", "formal_chapters", "continents"]
 
@@ -54,7 +55,7 @@ def progress_line(p: MarkerProgress) -> str:
     if p.target is None or p.deadline is None:
         return f"{head} (no target set)"
     head += f" of {p.target:,} ({p.percent or 0:.0f}%) by {_date(p.deadline)}"
-    deadline = f"<t:{int(p.deadline.timestamp())}:R>"
+    deadline = timestamp(p.deadline)
     if p.status == REACHED:
         return f"{head}: ✅ reached"
     if p.status == MISSED:
@@ -114,15 +115,14 @@ class Markers(commands.Cog):
     async def markers(
         self, interaction: discord.Interaction[ChapterBot], share: bool = False
     ) -> None:
-        assert interaction.guild is not None
+        guild = guild_of(interaction)
         await interaction.response.defer(ephemeral=not share, thinking=True)
-        report = await self.bot.services.markers.report(interaction.guild.id)
+        report = await self.bot.services.markers.report(guild.id)
         png = await asyncio.to_thread(render_markers_chart, report)
         await interaction.followup.send(
             embed=report_embed(report),
             file=discord.File(io.BytesIO(png), filename=CHART_NAME),
             ephemeral=not share,
-            allowed_mentions=NO_PINGS,
         )
 
     # ------------------------------------------------------------ /marker ...
@@ -141,8 +141,8 @@ class Markers(commands.Cog):
         target: app_commands.Range[int, 1, 10_000_000],
         deadline: app_commands.Range[str, 1, 20],
     ) -> None:
-        assert interaction.guild is not None
-        guild_id = interaction.guild.id
+        guild = guild_of(interaction)
+        guild_id = guild.id
         await self.bot.services.markers.set_marker(
             guild_id, kind, target, deadline, interaction.user.id
         )
@@ -154,7 +154,6 @@ class Markers(commands.Cog):
             f"Organizers are told if the projection misses the deadline, starting "
             f"{settings.marker_lead_days} days before it (change with /marker alerts).",
             ephemeral=True,
-            allowed_mentions=NO_PINGS,
         )
 
     @marker.command(name="remove", description="Remove a marker")
@@ -163,8 +162,8 @@ class Markers(commands.Cog):
     async def remove_marker(
         self, interaction: discord.Interaction[ChapterBot], kind: KindChoice
     ) -> None:
-        assert interaction.guild is not None
-        await self.bot.services.markers.remove_marker(interaction.guild.id, kind)
+        guild = guild_of(interaction)
+        await self.bot.services.markers.remove_marker(guild.id, kind)
         await interaction.response.send_message(
             f"The {kind.replace('_', ' ')} marker is removed.", ephemeral=True
         )
@@ -179,9 +178,9 @@ class Markers(commands.Cog):
         interaction: discord.Interaction[ChapterBot],
         lead_days: app_commands.Range[int, 0, 3650],
     ) -> None:
-        assert interaction.guild is not None
+        guild = guild_of(interaction)
         settings = await self.bot.services.chapter_settings.update(
-            interaction.guild.id, marker_lead_days=lead_days
+            guild.id, marker_lead_days=lead_days
         )
         await interaction.response.send_message(
             f"Organizers will be told when a marker's deadline is {settings.marker_lead_days} "

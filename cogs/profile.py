@@ -17,13 +17,12 @@ from discord.ext import commands
 
 from bot.choices import city_choices
 from bot.client import ChapterBot
-from bot.interactions import handle_interaction_error
+from bot.interactions import guild_of, handle_interaction_error
 from bot.services.members import MemberSnapshot, ProfileView
 from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
+from bot.text import timestamp
 
 log = logging.getLogger(__name__)
-
-NO_PINGS = discord.AllowedMentions.none()
 
 
 def saved_text(view: ProfileView) -> str:
@@ -35,16 +34,14 @@ def saved_text(view: ProfileView) -> str:
 
 def profile_text(view: ProfileView | None) -> str:
     if view is None or not view.has_city:
-        since = (
-            f"\nMember since: <t:{int(view.joined_at.timestamp())}:D>" if view is not None else ""
-        )
+        since = f"\nMember since: {timestamp(view.joined_at, 'D')}" if view is not None else ""
         return (
             "You haven't said where you live yet. Use /profile city and pick your city "
             f"from the suggestions, so members nearby can find each other.{since}"
         )
     return (
         f"**Your profile**\nCity: {view.city_label}\nTime zone: {view.timezone}\n"
-        f"Member since: <t:{int(view.joined_at.timestamp())}:D>\n"
+        f"Member since: {timestamp(view.joined_at, 'D')}\n"
         "Change it with /profile city, forget it with /profile clear."
     )
 
@@ -79,17 +76,14 @@ class CitySelect(
 
     async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
         try:
-            if interaction.guild is None:
-                raise app_commands.NoPrivateMessage()
+            guild = guild_of(interaction)
             view = await interaction.client.services.members.set_city(
-                interaction.guild.id,
+                guild.id,
                 interaction.user.id,
                 self.item.values[0],
                 display_name=interaction.user.display_name,
             )
-            await interaction.response.edit_message(
-                content=saved_text(view), view=None, allowed_mentions=NO_PINGS
-            )
+            await interaction.response.edit_message(content=saved_text(view), view=None)
         except Exception as error:
             await handle_interaction_error(interaction, error)
 
@@ -120,10 +114,10 @@ class Profile(commands.Cog):
     async def city(
         self, interaction: discord.Interaction[ChapterBot], city: app_commands.Range[str, 1, 200]
     ) -> None:
-        assert interaction.guild is not None
+        guild = guild_of(interaction)
         try:
             view = await self.bot.services.members.set_city(
-                interaction.guild.id,
+                guild.id,
                 interaction.user.id,
                 city,
                 display_name=interaction.user.display_name,
@@ -133,15 +127,10 @@ class Profile(commands.Cog):
             if not options:
                 raise
             await interaction.response.send_message(
-                f"{error.message}\nOr pick it here:",
-                view=city_choice_view(options),
-                ephemeral=True,
-                allowed_mentions=NO_PINGS,
+                f"{error.message}\nOr pick it here:", view=city_choice_view(options), ephemeral=True
             )
             return
-        await interaction.response.send_message(
-            saved_text(view), ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await interaction.response.send_message(saved_text(view), ephemeral=True)
 
     @city.autocomplete("city")
     async def city_autocomplete(
@@ -151,16 +140,14 @@ class Profile(commands.Cog):
 
     @profile.command(name="show", description="See what the bot knows about you")
     async def show(self, interaction: discord.Interaction[ChapterBot]) -> None:
-        assert interaction.guild is not None
-        view = await self.bot.services.members.get(interaction.guild.id, interaction.user.id)
-        await interaction.response.send_message(
-            profile_text(view), ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        guild = guild_of(interaction)
+        view = await self.bot.services.members.get(guild.id, interaction.user.id)
+        await interaction.response.send_message(profile_text(view), ephemeral=True)
 
     @profile.command(name="clear", description="Forget the city you set")
     async def clear(self, interaction: discord.Interaction[ChapterBot]) -> None:
-        assert interaction.guild is not None
-        await self.bot.services.members.clear_city(interaction.guild.id, interaction.user.id)
+        guild = guild_of(interaction)
+        await self.bot.services.members.clear_city(guild.id, interaction.user.id)
         await interaction.response.send_message(
             "Done: your city is forgotten. You can set it again with /profile city.",
             ephemeral=True,

@@ -20,6 +20,7 @@ from bot.checks import is_organizer, organizer_only
 from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.errors import InvalidInput, NotFound
+from bot.interactions import guild_and_member
 from bot.notify import notify_organizers
 from bot.services.chapters import (
     KNOWN_ROLES,
@@ -32,12 +33,11 @@ from bot.services.chapters import (
 from bot.services.member_map import MemberMapService
 from bot.services.places import CONTINENT_NAMES
 from bot.services.timers import TimerRecord
+from bot.text import bullets, esc
 from cogs.chapters._provisioning import Provisioner, ProvisionReport
 from cogs.chapters._views import (
-    NO_PINGS,
     agreements_embed,
     choice_label,
-    esc,
     info_embed,
     join_view,
     list_embed,
@@ -86,12 +86,6 @@ def next_evaluation(now: datetime) -> datetime:
 def evaluation_key(guild_id: int, when: datetime) -> str:
     """One evaluation timer per guild and day: creating it twice is a no-op."""
     return f"{EVALUATION_EVENT}:{guild_id}:{when:%Y-%m-%d}"
-
-
-def _context(interaction: discord.Interaction[ChapterBot]) -> tuple[discord.Guild, discord.Member]:
-    if interaction.guild is None or not isinstance(interaction.user, discord.Member):
-        raise app_commands.NoPrivateMessage()
-    return interaction.guild, interaction.user
 
 
 class _ChapterOption(app_commands.Transformer[ChapterBot]):
@@ -168,7 +162,7 @@ class Chapters(
             return
         channel = self.bot.get_partial_messageable(chapter.channel_id, guild_id=chapter.guild_id)
         try:
-            await channel.send(content[:2000], allowed_mentions=NO_PINGS, **kwargs)
+            await channel.send(content[:2000], **kwargs)
         except discord.HTTPException:
             log.warning("could not post in channel of chapter %s", chapter.id, exc_info=True)
 
@@ -197,7 +191,7 @@ class Chapters(
     ) -> str:
         text = (
             f"**{esc(chapter.name)}** is recorded, but its Discord setup is incomplete:\n"
-            + "\n".join(f"• {p}" for p in problems)
+            + bullets(problems)
             + f"\nOnce fixed, run /chapter provision chapter:{esc(chapter.name)}"
         )
         await notify_organizers(self.bot, guild.id, text)
@@ -278,7 +272,7 @@ class Chapters(
         city: app_commands.Range[str, 1, 100],
         name: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
-        guild, member = _context(interaction)
+        guild, member = guild_and_member(interaction)
         chapter = await self.bot.services.chapters.propose(guild.id, member.id, city, name)
         await interaction.response.defer(thinking=True)
         report = await self._provision(guild, chapter)
@@ -288,16 +282,14 @@ class Chapters(
             f" It becomes a formal chapter once it meets the criteria (see /chapter info)."
             f"{where} Join with the button or /chapter join.",
             view=join_view(chapter.id),
-            allowed_mentions=NO_PINGS,
         )
         if report.problems:
             await self._tell_organizers_about(guild, chapter, report.problems)
             await interaction.followup.send(
                 "The chapter is recorded, but I couldn't finish its Discord role and channel:\n"
-                + "\n".join(f"• {p}" for p in report.problems)
+                + bullets(report.problems)
                 + "\nOrganizers have been told; they can retry with /chapter provision.",
                 ephemeral=True,
-                allowed_mentions=NO_PINGS,
             )
 
     @propose.autocomplete("city")
@@ -309,13 +301,13 @@ class Chapters(
     @app_commands.command(name="join", description="Join a chapter")
     @app_commands.describe(chapter="The chapter to join: pick it as you type")
     async def join(self, interaction: discord.Interaction[ChapterBot], chapter: Active) -> None:
-        guild, member = _context(interaction)
+        guild, member = guild_and_member(interaction)
         await self._join(interaction, guild, member, chapter.id)
 
     async def join_from_button(
         self, interaction: discord.Interaction[ChapterBot], chapter_id: int
     ) -> None:
-        guild, member = _context(interaction)
+        guild, member = guild_and_member(interaction)
         await self._join(interaction, guild, member, chapter_id)
 
     async def _join(
@@ -343,7 +335,7 @@ class Chapters(
                 "\nI couldn't give you the chapter role yet, so you may not see its channel; "
                 "organizers have been told."
             )
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await interaction.followup.send(text, ephemeral=True)
         await self.announce(change.transitions)
 
     @app_commands.command(name="leave", description="Leave a chapter")
@@ -351,7 +343,7 @@ class Chapters(
     async def leave(
         self, interaction: discord.Interaction[ChapterBot], chapter: Known | None = None
     ) -> None:
-        guild, member = _context(interaction)
+        guild, member = guild_and_member(interaction)
         if chapter is None:
             mine = await self.bot.services.chapters.chapters_of(guild.id, member.id)
             if not mine:
@@ -370,7 +362,7 @@ class Chapters(
         if problems:
             await self._tell_organizers_about(guild, change.chapter, problems)
             text += "\nI couldn't take the chapter role back; organizers have been told."
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await interaction.followup.send(text, ephemeral=True)
         if change.vacated_roles:
             await self._post(
                 change.chapter,
@@ -385,9 +377,7 @@ class Chapters(
     @app_commands.describe(chapter="The chapter: pick it as you type")
     async def info(self, interaction: discord.Interaction[ChapterBot], chapter: Known) -> None:
         details = await self.bot.services.chapters.details(chapter.guild_id, chapter.id)
-        await interaction.response.send_message(
-            embed=info_embed(details), ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await interaction.response.send_message(embed=info_embed(details), ephemeral=True)
 
     @app_commands.command(name="list", description="List chapters, by region, continent or status")
     @app_commands.describe(
@@ -403,7 +393,7 @@ class Chapters(
         continent: app_commands.Choice[str] | None = None,
         status: app_commands.Choice[str] | None = None,
     ) -> None:
-        guild, _member = _context(interaction)
+        guild, _member = guild_and_member(interaction)
         found = await self.bot.services.chapters.list_chapters(
             guild.id,
             region=region,
@@ -420,7 +410,7 @@ class Chapters(
             if part
         )
         await interaction.response.send_message(
-            embed=list_embed(found, esc(filters)), ephemeral=True, allowed_mentions=NO_PINGS
+            embed=list_embed(found, esc(filters)), ephemeral=True
         )
 
     # ------------------------------------------------------------------ roles
@@ -438,7 +428,7 @@ class Chapters(
         role: app_commands.Range[str, 1, 40],
         member: discord.Member,
     ) -> None:
-        _guild, actor = _context(interaction)
+        _guild, actor = guild_and_member(interaction)
         change = await self.bot.services.chapters.assign_role(
             chapter.guild_id,
             chapter.id,
@@ -449,8 +439,7 @@ class Chapters(
         )
         before = f" (was <@{change.previous_user_id}>)" if change.previous_user_id else ""
         await interaction.response.send_message(
-            f"{member.mention} is now **{change.role}** of **{esc(change.chapter.name)}**{before}.",
-            allowed_mentions=NO_PINGS,
+            f"{member.mention} is now **{change.role}** of **{esc(change.chapter.name)}**{before}."
         )
         await self.announce(change.transitions)
 
@@ -477,7 +466,7 @@ class Chapters(
     async def roles_rotation(
         self, interaction: discord.Interaction[ChapterBot], chapter: Active, enabled: bool
     ) -> None:
-        _guild, actor = _context(interaction)
+        _guild, actor = guild_and_member(interaction)
         updated = await self.bot.services.chapters.set_rotation(
             chapter.guild_id,
             chapter.id,
@@ -492,7 +481,7 @@ class Chapters(
             else "off"
         )
         await interaction.response.send_message(
-            f"Role rotation for **{esc(updated.name)}** is {text}.", allowed_mentions=NO_PINGS
+            f"Role rotation for **{esc(updated.name)}** is {text}."
         )
 
     @roles.command(name="rotate", description="Hand facilitator and note-taker to the next members")
@@ -500,7 +489,7 @@ class Chapters(
     async def roles_rotate(
         self, interaction: discord.Interaction[ChapterBot], chapter: Active
     ) -> None:
-        _guild, actor = _context(interaction)
+        _guild, actor = guild_and_member(interaction)
         result = await self.bot.services.chapters.rotate(
             chapter.guild_id,
             chapter.id,
@@ -513,7 +502,7 @@ class Chapters(
             was = previous.get(holder.role)
             change = f" (after <@{was}>)" if was and was != holder.user_id else ""
             lines.append(f"• **{holder.role}:** <@{holder.user_id}>{change}")
-        await interaction.response.send_message("\n".join(lines), allowed_mentions=NO_PINGS)
+        await interaction.response.send_message("\n".join(lines))
         await self.announce(result.transitions)
 
     @roles.command(name="show", description="Who holds which role in a chapter")
@@ -522,9 +511,7 @@ class Chapters(
         self, interaction: discord.Interaction[ChapterBot], chapter: Known
     ) -> None:
         details = await self.bot.services.chapters.details(chapter.guild_id, chapter.id)
-        await interaction.response.send_message(
-            roles_text(details), ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await interaction.response.send_message(roles_text(details), ephemeral=True)
 
     # ------------------------------------------------------------------ agreements
 
@@ -536,7 +523,7 @@ class Chapters(
         chapter: Active,
         text: app_commands.Range[str, 1, 2000],
     ) -> None:
-        _guild, actor = _context(interaction)
+        _guild, actor = guild_and_member(interaction)
         agreement = await self.bot.services.chapters.add_agreement(
             chapter.guild_id,
             chapter.id,
@@ -552,8 +539,7 @@ class Chapters(
             "\nThe facilitator, a founder or an organizer adopts it with /chapter agreements adopt."
         )
         await interaction.response.send_message(
-            head + quote(agreement.text, MESSAGE_MAX - len(head) - len(tail)) + tail,
-            allowed_mentions=NO_PINGS,
+            head + quote(agreement.text, MESSAGE_MAX - len(head) - len(tail)) + tail
         )
 
     @agreements.command(name="list", description="A chapter's agreements, adopted and proposed")
@@ -562,9 +548,7 @@ class Chapters(
         self, interaction: discord.Interaction[ChapterBot], chapter: Known
     ) -> None:
         details = await self.bot.services.chapters.details(chapter.guild_id, chapter.id)
-        await interaction.response.send_message(
-            embed=agreements_embed(details), ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await interaction.response.send_message(embed=agreements_embed(details), ephemeral=True)
 
     @agreements.command(
         name="adopt", description="Adopt a proposed agreement (facilitator/founders)"
@@ -576,7 +560,7 @@ class Chapters(
         chapter: Active,
         agreement: app_commands.Range[str, 1, 20],
     ) -> None:
-        _guild, actor = _context(interaction)
+        _guild, actor = guild_and_member(interaction)
         number = agreement.strip().lstrip("#")
         if not number.isdecimal() or not number.isascii():
             raise InvalidInput(
@@ -591,8 +575,7 @@ class Chapters(
         )
         head = f"✅ **{esc(change.chapter.name)}** adopted agreement **#{change.agreement.id}**:\n"
         await interaction.response.send_message(
-            head + quote(change.agreement.text, MESSAGE_MAX - len(head)),
-            allowed_mentions=NO_PINGS,
+            head + quote(change.agreement.text, MESSAGE_MAX - len(head))
         )
         await self.announce(change.transitions)
 
@@ -629,15 +612,13 @@ class Chapters(
         chapter: Active,
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
-        _guild, actor = _context(interaction)
+        _guild, actor = guild_and_member(interaction)
         transition = await self.bot.services.chapters.archive(
             chapter.guild_id, chapter.id, reason, actor.id
         )
         leftovers = self._leftovers(transition.chapter)
         await interaction.response.send_message(
-            f"Archived **{esc(chapter.name)}**.{leftovers}",
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+            f"Archived **{esc(chapter.name)}**.{leftovers}", ephemeral=True
         )
         await self._post(
             transition.chapter, f"📦 This chapter was archived by an organizer: {esc(reason)}"
@@ -669,7 +650,7 @@ class Chapters(
         into: Active,
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
-        guild, actor = _context(interaction)
+        guild, actor = guild_and_member(interaction)
         result = await self.bot.services.chapters.merge(
             guild.id, source.id, into.id, reason, actor.id
         )
@@ -701,8 +682,8 @@ class Chapters(
         )
         if problems:
             await self._tell_organizers_about(guild, result.target, problems)
-            text += "\nSome members didn't get the role:\n" + "\n".join(f"• {p}" for p in problems)
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+            text += "\nSome members didn't get the role:\n" + bullets(problems)
+        await interaction.followup.send(text, ephemeral=True)
         await self.announce(result.transitions[1:])
 
     @app_commands.command(
@@ -720,14 +701,12 @@ class Chapters(
         status: app_commands.Choice[str],
         reason: app_commands.Range[str, 1, 500],
     ) -> None:
-        _guild, actor = _context(interaction)
+        _guild, actor = guild_and_member(interaction)
         transition = await self.bot.services.chapters.set_status(
             chapter.guild_id, chapter.id, ChapterStatus(status.value), reason, actor.id
         )
         await interaction.response.send_message(
-            f"**{esc(chapter.name)}** is now **{transition.chapter.status_label}**.",
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+            f"**{esc(chapter.name)}** is now **{transition.chapter.status_label}**.", ephemeral=True
         )
         await self.announce([transition], by_hand=True)
 
@@ -753,7 +732,7 @@ class Chapters(
         map_min_members: app_commands.Range[int, 1, 100000] | None = None,
         category: discord.CategoryChannel | None = None,
     ) -> None:
-        guild, _actor = _context(interaction)
+        guild, _actor = guild_and_member(interaction)
         roles: tuple[str, ...] | None = None
         if key_roles is not None:
             parts = [p for p in key_roles.split(",") if p.strip()]
@@ -774,7 +753,6 @@ class Chapters(
             await interaction.response.send_message(
                 "**Chapter criteria** (pass options to change them):\n" + settings_text(current),
                 ephemeral=True,
-                allowed_mentions=NO_PINGS,
             )
             return
         updated = await settings_service.update(guild.id, **changes)
@@ -785,9 +763,7 @@ class Chapters(
         )
         moved = f"\n{len(transitions)} chapter(s) changed status." if transitions else ""
         await interaction.followup.send(
-            "Saved. **Chapter criteria:**\n" + settings_text(updated) + moved,
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+            "Saved. **Chapter criteria:**\n" + settings_text(updated) + moved, ephemeral=True
         )
         await self.announce(transitions)
 
@@ -799,7 +775,7 @@ class Chapters(
     async def provision(
         self, interaction: discord.Interaction[ChapterBot], chapter: Active
     ) -> None:
-        guild, _actor = _context(interaction)
+        guild, _actor = guild_and_member(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
         report = await self._provision(guild, chapter)
         role = report.role.mention if report.role else "none"
@@ -808,11 +784,11 @@ class Chapters(
         if report.created:
             text += f"\nCreated {', '.join(report.created)}."
         if report.problems:
-            text += "\nStill to fix:\n" + "\n".join(f"• {p}" for p in report.problems)
+            text += "\nStill to fix:\n" + bullets(report.problems)
             text += "\nRun /chapter provision again once it's fixed."
         else:
             text += "\nEverything is in place and every member has the role."
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await interaction.followup.send(text, ephemeral=True)
 
     # ------------------------------------------------------------------ the member map
 
@@ -828,7 +804,7 @@ class Chapters(
         interaction: discord.Interaction[ChapterBot],
         min_members: app_commands.Range[int, 1, 100000] | None = None,
     ) -> None:
-        guild, _member = _context(interaction)
+        guild, _member = guild_and_member(interaction)
         service = self._member_map()
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await service.member_map(guild.id, min_members)
@@ -845,9 +821,7 @@ class Chapters(
         csv_file = discord.File(
             io.BytesIO(result.to_csv().encode("utf-8")), filename="members_by_city.csv"
         )
-        await interaction.followup.send(
-            embed=embed, file=csv_file, ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await interaction.followup.send(embed=embed, file=csv_file, ephemeral=True)
 
     @region.command(name="set", description="Organizers: define a region from states and countries")
     @app_commands.describe(
@@ -861,19 +835,17 @@ class Chapters(
         name: app_commands.Range[str, 1, 60],
         areas: app_commands.Range[str, 1, 1000],
     ) -> None:
-        guild, _actor = _context(interaction)
+        guild, _actor = guild_and_member(interaction)
         region = await self._member_map().set_region(guild.id, name, areas)
         moved = f"\nMoved here: {', '.join(region.moved)}." if region.moved else ""
         await interaction.response.send_message(
-            f"Region **{esc(region.name)}**: {', '.join(region.areas)}.{moved}",
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+            f"Region **{esc(region.name)}**: {', '.join(region.areas)}.{moved}", ephemeral=True
         )
 
     @region.command(name="list", description="Organizers: your regions and their areas")
     @organizer_only()
     async def region_list(self, interaction: discord.Interaction[ChapterBot]) -> None:
-        guild, _actor = _context(interaction)
+        guild, _actor = guild_and_member(interaction)
         regions = await self._member_map().list_regions(guild.id)
         if not regions:
             text = (
@@ -882,7 +854,7 @@ class Chapters(
             )
         else:
             text = "\n".join(f"**{esc(r.name)}**: {', '.join(r.areas)}" for r in regions)[:1900]
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await interaction.response.send_message(text, ephemeral=True)
 
     @region.command(name="remove", description="Organizers: remove one of your regions")
     @app_commands.describe(name="The region to remove")
@@ -890,10 +862,10 @@ class Chapters(
     async def region_remove(
         self, interaction: discord.Interaction[ChapterBot], name: app_commands.Range[str, 1, 60]
     ) -> None:
-        guild, _actor = _context(interaction)
+        guild, _actor = guild_and_member(interaction)
         await self._member_map().remove_region(guild.id, name)
         await interaction.response.send_message(
-            f"Removed the region **{esc(name)}**.", ephemeral=True, allowed_mentions=NO_PINGS
+            f"Removed the region **{esc(name)}**.", ephemeral=True
         )
 
     @region_remove.autocomplete("name")

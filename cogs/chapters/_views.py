@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
@@ -19,6 +18,7 @@ from bot.services.chapters import (
     ChapterView,
     Transition,
 )
+from bot.text import esc, timestamp
 
 if TYPE_CHECKING:
     from bot.client import ChapterBot
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COG_NAME = "Chapters"
-NO_PINGS = discord.AllowedMentions.none()
 EMBED_DESCRIPTION_MAX = 4000
 FIELD_MAX = 1024
 NO_MEETINGS = "no meetings scheduled"
@@ -49,10 +48,6 @@ STATUS_COLOURS: dict[ChapterStatus, discord.Colour] = {
 }
 
 
-def esc(text: str) -> str:
-    return discord.utils.escape_markdown(text)
-
-
 def quote(text: str, limit: int) -> str:
     """``text`` as a block quote with markdown escaped, at most ``limit`` characters: cut on the
     raw text (escaping can double its length), so no escape is split and the message fits."""
@@ -65,10 +60,6 @@ def quote(text: str, limit: int) -> str:
         raw = raw[: len(raw) - (len(quoted) - limit + 1)]
         quoted = render(raw) + "…"
     return quoted
-
-
-def ts(moment: datetime, style: str = "R") -> str:
-    return f"<t:{int(moment.timestamp())}:{style}>"
 
 
 def status_text(chapter: ChapterView) -> str:
@@ -129,7 +120,7 @@ def info_embed(details: ChapterDetails) -> discord.Embed:
         place.append(esc(chapter.region_name))
     place.append(chapter.continent_name)
     where = " · ".join(place)
-    status = f"**{chapter.status_label}** since {ts(chapter.status_changed_at, 'D')}"
+    status = f"**{chapter.status_label}** since {timestamp(chapter.status_changed_at, 'D')}"
     if details.merged_into is not None:
         status += f" into **{esc(details.merged_into.name)}**"
     lines = [where, f"Timezone: {chapter.timezone}", f"Status: {status}"]
@@ -169,7 +160,7 @@ def info_embed(details: ChapterDetails) -> discord.Embed:
     )
     meeting = f"Next meeting: {NO_MEETINGS}"
     if details.criteria.last_meeting_at is not None:
-        meeting += f" · last meeting {ts(details.criteria.last_meeting_at, 'D')}"
+        meeting += f" · last meeting {timestamp(details.criteria.last_meeting_at, 'D')}"
     embed.add_field(name="Meetings", value=meeting, inline=False)
     if details.history:
         latest = details.history[0]
@@ -197,7 +188,7 @@ def agreements_embed(details: ChapterDetails) -> discord.Embed:
     for agreement in details.agreements:
         line = agreement_line(agreement)
         if agreement.adopted_at is not None:
-            line += f"\n  adopted {ts(agreement.adopted_at, 'D')}"
+            line += f"\n  adopted {timestamp(agreement.adopted_at, 'D')}"
         else:
             line += f"\n  proposed by <@{agreement.proposed_by}>, not adopted yet"
         lines.append(line)
@@ -210,7 +201,8 @@ def roles_text(details: ChapterDetails) -> str:
     lines = [f"**Roles in {esc(chapter.name)}**"]
     if details.roles:
         lines += [
-            f"• **{r.role}:** <@{r.user_id}> since {ts(r.assigned_at, 'D')}" for r in details.roles
+            f"• **{r.role}:** <@{r.user_id}> since {timestamp(r.assigned_at, 'D')}"
+            for r in details.roles
         ]
     else:
         lines.append("No roles assigned yet.")

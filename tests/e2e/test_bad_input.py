@@ -228,3 +228,37 @@ async def test_bad_input_gets_short_ephemeral_answers_that_never_ping(world: Wor
     ix = await run(world, member, "chapter", None, "join", chapter=str(chapter.id))
     await refused(ix, "is archived")
     world.twin.assert_no_spec_violations()
+
+
+def message_bodies(world: World) -> list[dict[str, Any]]:
+    """Every message body the bot sent: channel posts, DMs, interaction answers, follow-ups."""
+    bodies = []
+    for record in world.twin.requests:
+        body = record.body
+        if record.method not in ("POST", "PATCH") or not isinstance(body, dict):
+            continue
+        if isinstance(body.get("data"), dict) and "type" in body:  # an interaction callback
+            body = body["data"]
+        if "content" in body or "embeds" in body:
+            bodies.append(body)
+    return bodies
+
+
+async def test_no_message_pings_unless_it_opts_in(world: World) -> None:
+    """The bot's default is AllowedMentions.none(): replies that mention members (a proposal,
+    a role assignment) and replies that set nothing at all ping nobody."""
+    mara = await world.join("mara")
+    ix = await run(world, mara, "chapter", None, "propose", city="Chicago")
+    assert "proposed" in str((await answer(ix)).get("content"))
+    ix = await run(
+        world, mara, "chapter", "roles", "assign",
+        chapter="Chicago Chapter", role="facilitator", member=str(mara),
+    )  # fmt: skip
+    assert f"<@{mara}>" in str((await answer(ix)).get("content"))
+    ix = await run(world, mara, "profile", None, "clear")
+    assert "forget" in str((await answer(ix)).get("content"))
+    bodies = message_bodies(world)
+    assert len(bodies) >= 3
+    for body in bodies:
+        assert body.get("allowed_mentions", {}).get("parse") == [], body
+        assert not body["allowed_mentions"].get("users"), body
