@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.effects import EffectWorker
 from bot.interactions import handle_interaction_error
 from bot.services.command_sync import payload_hash
 from bot.services.timers import TimerRecord
@@ -73,6 +74,15 @@ class ChapterBot(commands.AutoShardedBot):
         self.services = services
         self.started_monotonic = time.monotonic()
         self.extensions_loaded: list[str] = []
+        self.effects_worker = EffectWorker(
+            self,
+            services.effects,
+            services.timers,
+            services.clock,
+            rate_per_second=settings.effect_rate_per_second,
+            burst=settings.effect_burst,
+            concurrency=settings.effect_concurrency,
+        )
 
     async def setup_hook(self) -> None:
         # the gazetteer takes a moment to index; do it off the loop before autocomplete needs it
@@ -83,6 +93,7 @@ class ChapterBot(commands.AutoShardedBot):
         log.info("loaded extensions: %s", ", ".join(self.extensions_loaded))
         self.services.dispatcher.set_handler(self.run_timer_listeners)
         await self.services.dispatcher.start()
+        self.effects_worker.start()
         await self.sync_commands()
 
     async def run_timer_listeners(self, timer: TimerRecord) -> None:
@@ -118,6 +129,11 @@ class ChapterBot(commands.AutoShardedBot):
     def uptime_seconds(self) -> float:
         return time.monotonic() - self.started_monotonic
 
+    async def on_ready(self) -> None:
+        # a new gateway session (or the first): effects held back while disconnected can go
+        self.effects_worker.kick()
+
     async def close(self) -> None:
+        await self.effects_worker.stop()
         await self.services.dispatcher.shutdown()
         await super().close()

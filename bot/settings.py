@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     timer_retry_base_seconds: float = Field(default=30.0, gt=0)
     timer_refresh_seconds: float = Field(default=300.0, gt=0)
     timer_late_after_seconds: float = Field(default=60.0, ge=0)
+    effect_max_attempts: int = Field(default=8, ge=1)
+    effect_retry_base_seconds: float = Field(default=5.0, gt=0)
+    # Discord allows 50 requests/s per bot across all processes; leave room for the rest
+    effect_rate_per_second: float = Field(default=40.0, gt=0, le=50)
+    effect_burst: int = Field(default=10, ge=1)
+    effect_concurrency: int = Field(default=8, ge=1)
 
     @field_validator(
         "dev_guild_id", "shard_count", "discord_api_base", "discord_gateway_url", mode="before"

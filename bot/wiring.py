@@ -11,6 +11,7 @@ from bot.services.affiliates import AffiliateService
 from bot.services.chapter_settings import ChapterSettingsService
 from bot.services.chapters import ChapterService
 from bot.services.command_sync import CommandSyncService
+from bot.services.effects import EffectService
 from bot.services.guilds import GuildService
 from bot.services.markers import MarkerService
 from bot.services.member_map import MemberMapService
@@ -30,6 +31,7 @@ class Services:
     database_backend: str
     timers: TimerService
     dispatcher: TimerDispatcher
+    effects: EffectService
     guilds: GuildService
     stats: StatsService
     command_sync: CommandSyncService
@@ -67,6 +69,12 @@ def build_services(
         database_backend=backend_name(engine),
         timers=timers,
         dispatcher=dispatcher,
+        effects=EffectService(
+            sessions,
+            clock,
+            max_attempts=settings.effect_max_attempts,
+            retry_base_seconds=settings.effect_retry_base_seconds,
+        ),
         guilds=GuildService(sessions, clock),
         stats=StatsService(sessions),
         command_sync=CommandSyncService(sessions, clock),

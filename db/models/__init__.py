@@ -17,6 +17,7 @@ from db.models.chapters import (
     OrganizerRegion,
 )
 from db.models.core import CommandSyncState, GuildConfig, Timer, TimerStatus
+from db.models.effects import DirectMessageState, Effect, EffectKind, EffectStatus
 
 __all__ = [
     "Affiliate",
@@ -30,6 +31,10 @@ __all__ = [
     "ChapterStatus",
     "ChapterStatusChange",
     "CommandSyncState",
+    "DirectMessageState",
+    "Effect",
+    "EffectKind",
+    "EffectStatus",
     "GuildConfig",
     "Marker",
     "MarkerKind",
