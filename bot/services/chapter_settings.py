@@ -15,7 +15,7 @@ DEFAULT_KEY_ROLES = ("facilitator", "note-taker")
 
 
 @dataclass(frozen=True, slots=True)
-class ChapterSettingsView:
+class GuildChapterSettings:
     guild_id: int
     min_members: int = 5
     meeting_months: int = 1
@@ -34,10 +34,10 @@ LIMITS = {
 }
 
 
-def _view(row: ChapterSettings | None, guild_id: int) -> ChapterSettingsView:
+def _view(row: ChapterSettings | None, guild_id: int) -> GuildChapterSettings:
     if row is None:
-        return ChapterSettingsView(guild_id)
-    return ChapterSettingsView(
+        return GuildChapterSettings(guild_id)
+    return GuildChapterSettings(
         guild_id=guild_id,
         min_members=row.min_members,
         meeting_months=row.meeting_months,
@@ -49,7 +49,7 @@ def _view(row: ChapterSettings | None, guild_id: int) -> ChapterSettingsView:
     )
 
 
-async def load_chapter_settings(session: AsyncSession, guild_id: int) -> ChapterSettingsView:
+async def load_chapter_settings(session: AsyncSession, guild_id: int) -> GuildChapterSettings:
     """For services that read settings inside their own transaction."""
     return _view(await session.get(ChapterSettings, guild_id), guild_id)
 
@@ -59,13 +59,13 @@ class ChapterSettingsService:
         self._sessions = sessions
         self._clock = clock
 
-    async def get(self, guild_id: int) -> ChapterSettingsView:
+    async def get(self, guild_id: int) -> GuildChapterSettings:
         async with self._sessions() as session:
             return await load_chapter_settings(session, guild_id)
 
-    async def update(self, guild_id: int, **changes: Any) -> ChapterSettingsView:
+    async def update(self, guild_id: int, **changes: Any) -> GuildChapterSettings:
         """Change only the given fields; ``None`` values are ignored. Validates ranges."""
-        known = {f.name for f in fields(ChapterSettingsView)} - {"guild_id"}
+        known = {f.name for f in fields(GuildChapterSettings)} - {"guild_id"}
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown chapter settings: {sorted(unknown)}")
@@ -79,7 +79,7 @@ class ChapterSettingsService:
         async with self._sessions.begin() as session:
             row = await session.get(ChapterSettings, guild_id)
             if row is None:
-                defaults = ChapterSettingsView(guild_id)
+                defaults = GuildChapterSettings(guild_id)
                 row = ChapterSettings(
                     guild_id=guild_id,
                     min_members=defaults.min_members,

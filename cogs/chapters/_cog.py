@@ -26,7 +26,7 @@ from bot.services.chapters import (
     KNOWN_ROLES,
     STATUS_LABELS,
     ChapterStatus,
-    ChapterView,
+    ChapterSummary,
     Transition,
     normalize_role,
 )
@@ -95,7 +95,7 @@ class _ChapterOption(app_commands.Transformer[ChapterBot]):
 
     async def transform(
         self, interaction: discord.Interaction[ChapterBot], value: str
-    ) -> ChapterView:
+    ) -> ChapterSummary:
         if interaction.guild_id is None:
             raise app_commands.NoPrivateMessage()
         return await interaction.client.services.chapters.resolve(
@@ -125,8 +125,8 @@ class AnyChapter(_ChapterOption):
     include_inactive = True
 
 
-Active = app_commands.Transform[ChapterView, ActiveChapter]
-Known = app_commands.Transform[ChapterView, AnyChapter]
+Active = app_commands.Transform[ChapterSummary, ActiveChapter]
+Known = app_commands.Transform[ChapterSummary, AnyChapter]
 
 
 @app_commands.guild_only()
@@ -156,7 +156,7 @@ class Chapters(
     async def _is_organizer(self, member: discord.Member) -> bool:
         return is_organizer(member, await self.bot.services.guilds.get(member.guild.id))
 
-    async def _post(self, chapter: ChapterView, content: str, **kwargs: Any) -> None:
+    async def _post(self, chapter: ChapterSummary, content: str, **kwargs: Any) -> None:
         """Say something in the chapter's own channel, if it has one (failures are logged)."""
         if not chapter.channel_id:
             return
@@ -175,7 +175,7 @@ class Chapters(
             await self._post(transition.chapter, text)
             await notify_organizers(self.bot, transition.chapter.guild_id, text)
 
-    async def _provision(self, guild: discord.Guild, chapter: ChapterView) -> ProvisionReport:
+    async def _provision(self, guild: discord.Guild, chapter: ChapterSummary) -> ProvisionReport:
         try:
             return await self.provisioner.ensure(guild, chapter)
         except discord.HTTPException as error:
@@ -187,7 +187,7 @@ class Chapters(
             return report
 
     async def _tell_organizers_about(
-        self, guild: discord.Guild, chapter: ChapterView, problems: Sequence[str]
+        self, guild: discord.Guild, chapter: ChapterSummary, problems: Sequence[str]
     ) -> str:
         text = (
             f"**{esc(chapter.name)}** is recorded, but its Discord setup is incomplete:\n"
@@ -197,7 +197,7 @@ class Chapters(
         await notify_organizers(self.bot, guild.id, text)
         return text
 
-    def _chapter_role(self, guild: discord.Guild, chapter: ChapterView) -> discord.Role | None:
+    def _chapter_role(self, guild: discord.Guild, chapter: ChapterSummary) -> discord.Role | None:
         return guild.get_role(chapter.role_id) if chapter.role_id else None
 
     # ------------------------------------------------------------------ timers and events
@@ -625,7 +625,7 @@ class Chapters(
         )
 
     @staticmethod
-    def _leftovers(chapter: ChapterView) -> str:
+    def _leftovers(chapter: ChapterSummary) -> str:
         parts = []
         if chapter.role_id:
             parts.append(f"role <@&{chapter.role_id}>")
@@ -684,7 +684,7 @@ class Chapters(
             await self._tell_organizers_about(guild, result.target, problems)
             text += "\nSome members didn't get the role:\n" + bullets(problems)
         await interaction.followup.send(text, ephemeral=True)
-        await self.announce(result.transitions[1:])
+        await self.announce(result.target_transitions)
 
     @app_commands.command(
         name="set-status", description="Organizers: set a chapter's status by hand"

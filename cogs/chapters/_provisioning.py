@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.services.chapters import ChapterView
+from bot.services.chapters import ChapterSummary
 
 if TYPE_CHECKING:
     from bot.client import ChapterBot
@@ -91,7 +91,7 @@ class Provisioner:
     def __init__(self, bot: ChapterBot) -> None:
         self.bot = bot
 
-    async def ensure(self, guild: discord.Guild, chapter: ChapterView) -> ProvisionReport:
+    async def ensure(self, guild: discord.Guild, chapter: ChapterSummary) -> ProvisionReport:
         """Create whatever of the role and channel is missing and give the role to every member.
         Safe to repeat."""
         report = ProvisionReport()
@@ -143,7 +143,7 @@ class Provisioner:
     async def _create_channel(
         self,
         guild: discord.Guild,
-        chapter: ChapterView,
+        chapter: ChapterSummary,
         role: discord.Role | None,
         report: ProvisionReport,
         reason: str,

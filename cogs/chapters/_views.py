@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from bot.interactions import ErrorHandlingView, handle_interaction_error
-from bot.services.chapter_settings import ChapterSettingsView
+from bot.services.chapter_settings import GuildChapterSettings
 from bot.services.chapters import (
-    AgreementView,
+    AgreementSummary,
     ChapterDetails,
     ChapterStatus,
-    ChapterView,
+    ChapterSummary,
     Transition,
 )
 from bot.text import esc, timestamp
@@ -62,18 +62,18 @@ def quote(text: str, limit: int) -> str:
     return quoted
 
 
-def status_text(chapter: ChapterView) -> str:
+def status_text(chapter: ChapterSummary) -> str:
     return f"{STATUS_ICONS[chapter.status]} {chapter.status_label}"
 
 
-def chapter_line(chapter: ChapterView) -> str:
+def chapter_line(chapter: ChapterSummary) -> str:
     members = f"{chapter.member_count} member{'' if chapter.member_count == 1 else 's'}"
     return (
         f"**{esc(chapter.name)}** · {esc(chapter.city_label)} · {status_text(chapter)} · {members}"
     )
 
 
-def choice_label(chapter: ChapterView) -> str:
+def choice_label(chapter: ChapterSummary) -> str:
     """An autocomplete choice name (≤ 100 chars)."""
     label = f"{chapter.name} — {chapter.city_label} ({chapter.status_label})"
     return label if len(label) <= 100 else label[:99] + "…"
@@ -168,7 +168,7 @@ def info_embed(details: ChapterDetails) -> discord.Embed:
     return embed
 
 
-def agreement_line(agreement: AgreementView, limit: int = 300) -> str:
+def agreement_line(agreement: AgreementSummary, limit: int = 300) -> str:
     text = agreement.text if len(agreement.text) <= limit else agreement.text[: limit - 1] + "…"
     mark = "✅" if agreement.adopted else "📝"
     return f"{mark} **#{agreement.id}** {esc(text)}"
@@ -217,7 +217,7 @@ def roles_text(details: ChapterDetails) -> str:
     return join_lines(lines, 1900)
 
 
-def list_embed(chapters: Sequence[ChapterView], filters: str) -> discord.Embed:
+def list_embed(chapters: Sequence[ChapterSummary], filters: str) -> discord.Embed:
     title = "Chapters" + (f" ({filters})" if filters else "")
     embed = discord.Embed(title=title[:256], colour=discord.Colour.blurple())
     if not chapters:
@@ -239,7 +239,7 @@ def list_embed(chapters: Sequence[ChapterView], filters: str) -> discord.Embed:
     return embed
 
 
-def settings_text(settings: ChapterSettingsView) -> str:
+def settings_text(settings: GuildChapterSettings) -> str:
     meetings = (
         "not required"
         if settings.meeting_months == 0

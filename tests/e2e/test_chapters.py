@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.clock import FakeClock
-from bot.services.chapters import ChapterStatus, ChapterView
+from bot.services.chapters import ChapterStatus, ChapterSummary
 from bot.services.places import Gazetteer
 from cogs.chapters._cog import EVALUATION_EVENT, evaluation_key, next_evaluation
 from db.models import ChapterStatusChange
@@ -56,7 +56,7 @@ async def answer(ix: Any) -> dict[str, Any]:
     return dict(body["data"])
 
 
-async def chapter_named(world: World, name: str) -> ChapterView:
+async def chapter_named(world: World, name: str) -> ChapterSummary:
     found = await world.services.chapters.resolve(world.guild_id, name, include_inactive=True)
     return found
 
@@ -67,7 +67,7 @@ async def organizers_channel(world: World) -> int:
     return channel_id
 
 
-async def propose(world: World, user_id: int, city: str, name: str | None = None) -> ChapterView:
+async def propose(world: World, user_id: int, city: str, name: str | None = None) -> ChapterSummary:
     ix = await chapter_cmd(world, user_id, "propose", city=city, name=name)
     message = await answer(ix)
     assert "proposed" in content(message), message
