@@ -1,13 +1,10 @@
-"""/profile city|show|clear: where a member lives. Also records members as they join and leave,
-and reconciles the member list when a guild becomes available (a fresh IDENTIFY replays no
-missed joins)."""
+"""/profile city|show|clear: where a member lives (joins and leaves are recorded by
+``cogs/members.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +15,7 @@ from discord.ext import commands
 from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.interactions import guild_of, handle_interaction_error
-from bot.services.members import MemberSnapshot, ProfileView
+from bot.services.members import ProfileView
 from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
 from bot.text import timestamp
 
@@ -103,9 +100,6 @@ class Profile(commands.Cog):
 
     def __init__(self, bot: ChapterBot) -> None:
         self.bot = bot
-        # Joins and leaves wait while a guild's member list is reconciled: a member who joins
-        # between the snapshot and its transaction must not be marked as gone.
-        self._membership_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # --------------------------------------------------------------- commands
 
@@ -151,60 +145,6 @@ class Profile(commands.Cog):
         await interaction.response.send_message(
             "Done: your city is forgotten. You can set it again with /profile city.",
             ephemeral=True,
-        )
-
-    # ------------------------------------------------------------- membership
-
-    @commands.Cog.listener()
-    async def on_member_join(self, member: discord.Member) -> None:
-        if member.bot:
-            return
-        async with self._membership_locks[member.guild.id]:
-            await self.bot.services.members.member_joined(
-                member.guild.id, member.id, member.joined_at, member.display_name
-            )
-
-    @commands.Cog.listener()
-    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
-        """Raw, so leaves of members missing from the cache are recorded too."""
-        if payload.user.bot:
-            return
-        async with self._membership_locks[payload.guild_id]:
-            await self.bot.services.members.member_left(payload.guild_id, payload.user.id)
-
-    @commands.Cog.listener()
-    async def on_guild_available(self, guild: discord.Guild) -> None:
-        await self.reconcile(guild)
-
-    @commands.Cog.listener()
-    async def on_guild_join(self, guild: discord.Guild) -> None:
-        await self.reconcile(guild)
-
-    async def reconcile(self, guild: discord.Guild) -> None:
-        async with self._membership_locks[guild.id]:
-            if not guild.chunked:
-                try:
-                    await guild.chunk()
-                except (discord.HTTPException, discord.ClientException, TimeoutError):
-                    log.warning("could not fetch the members of guild %s", guild.id, exc_info=True)
-            if not guild.chunked:
-                # Never reconcile against a partial list: it would mark real members as gone.
-                log.warning("member list of guild %s incomplete; not reconciling", guild.id)
-                return
-            result = await self.bot.services.members.reconcile(
-                guild.id,
-                [
-                    MemberSnapshot(m.id, m.joined_at, m.display_name, bot=m.bot)
-                    for m in guild.members
-                ],
-            )
-        log.info(
-            "reconciled members of guild %s: %d added, %d back, %d left, %d unchanged",
-            guild.id,
-            result.added,
-            result.returned,
-            result.left,
-            result.unchanged,
         )
 
 

@@ -219,28 +219,11 @@ class Chapters(
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self.arm(guild.id)
-        await self.reconcile_members(guild)
 
     @commands.Cog.listener()
-    async def on_guild_available(self, guild: discord.Guild) -> None:
-        await self.reconcile_members(guild)
-
-    async def reconcile_members(self, guild: discord.Guild) -> None:
-        """Members who left the server while the bot was away leave their chapters too: a fresh
-        IDENTIFY replays no leaves, so compare with the member list."""
-        if not guild.chunked:  # never against a partial list: it would drop real members
-            log.warning("member list of guild %s incomplete; chapters not reconciled", guild.id)
-            return
-        changes = await self.bot.services.chapters.remove_absent_members(
-            guild.id, [member.id for member in guild.members]
-        )
-        if changes:
-            log.info(
-                "guild %s: %d chapter membership(s) of departed members removed",
-                guild.id,
-                len(changes),
-            )
-        await self.announce([t for change in changes for t in change.transitions])
+    async def on_chapter_transitions(self, transitions: Sequence[Transition]) -> None:
+        """Status changes that member events caused (``cogs/members.py`` dispatches them)."""
+        await self.announce(transitions)
 
     @commands.Cog.listener()
     async def on_chapter_evaluation_timer_complete(self, timer: TimerRecord) -> None:
@@ -251,13 +234,6 @@ class Chapters(
         await self.arm(guild_id)  # first, so a failing evaluation never breaks the chain
         transitions = await self.bot.services.chapters.evaluate_guild(guild_id)
         await self.announce(transitions)
-
-    @commands.Cog.listener()
-    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
-        changes = await self.bot.services.chapters.remove_member_everywhere(
-            payload.guild_id, payload.user.id
-        )
-        await self.announce([t for change in changes for t in change.transitions])
 
     # ------------------------------------------------------------------ members' commands
 
