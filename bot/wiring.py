@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
 from bot.services.affiliates import AffiliateService
@@ -21,13 +21,13 @@ from bot.services.stats import StatsService
 from bot.services.timers import TimerService
 from bot.settings import Settings
 from bot.timers import TimerDispatcher
-from db.session import backend_name, create_session_factory
+from db.session import Sessions, backend_name, create_session_factory
 
 
 @dataclass
 class Services:
     clock: Clock
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: Sessions
     database_backend: str
     timers: TimerService
     dispatcher: TimerDispatcher

@@ -1,12 +1,20 @@
-"""Engine and session factory.
+"""Engine and session factory, with the kind of transaction explicit: ``read()`` or ``write()``.
 
-SQLite gets WAL, foreign keys and a busy timeout on every connection, and every transaction starts
+SQLite gets WAL, foreign keys and a busy timeout on every connection. A write transaction starts
 with ``BEGIN IMMEDIATE``: the write lock is taken up front, so concurrent writers queue on the busy
-timeout instead of failing with "database is locked" when a read lock cannot be upgraded.
+timeout instead of failing with "database is locked" when a read lock cannot be upgraded. A read
+transaction starts with a plain (deferred) ``BEGIN``: under WAL it never waits for the write lock
+and sees one consistent snapshot from its first query to its end. On PostgreSQL both are ordinary
+transactions, as before.
+
+Services open ``sessions.read()`` for answers and ``sessions.write()`` for changes; a read session
+refuses to write (a write in a deferred SQLite transaction could fail with "database is locked"
+instead of queueing). Plain ``sessions()`` / ``sessions.begin()`` still work and are write sessions.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import event
@@ -17,8 +25,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "chapterbot_read_only"  #: execution option of a read session's connections
+
+
+class ReadOnlySessionError(RuntimeError):
+    """Something tried to write in a read session: open ``sessions.write()`` instead."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -48,13 +62,54 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+class ReadOnlySession(Session):
+    """The sync session behind a read session: flushing changes or running DML raises."""
+
+
+@event.listens_for(ReadOnlySession, "before_flush")
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    raise ReadOnlySessionError("a read session cannot write; use sessions.write()")
+
+
+@event.listens_for(ReadOnlySession, "do_orm_execute")
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySessionError("a read session cannot write; use sessions.write()")
+
+
+class Sessions(async_sessionmaker[AsyncSession]):
+    """The session factory services get: ``read()`` for answers, ``write()`` for changes.
+
+    Both are context managers yielding an ``AsyncSession`` inside a transaction that commits when
+    the block ends (rolls back on an exception).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        self._readers = async_sessionmaker(
+            engine.execution_options(**{READ_ONLY_OPTION: True}),
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=ReadOnlySession,
+        )
+
+    def read(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A read-only transaction: one consistent snapshot, never waits for the write lock."""
+        return self._readers.begin()
+
+    def write(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A write transaction: on SQLite it takes the write lock first (``BEGIN IMMEDIATE``)."""
+        return self.begin()
+
+
+def create_session_factory(engine: AsyncEngine) -> Sessions:
+    return Sessions(engine)
 
 
 def backend_name(engine: AsyncEngine) -> str:

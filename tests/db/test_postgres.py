@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -28,7 +28,7 @@ from bot.services.timers import TimerService
 from bot.timers import TimerDispatcher
 from db.migrate import upgrade_to_head
 from db.models import Chapter, ChapterStatus, ChapterStatusChange, GuildConfig, Timer
-from db.session import create_engine, create_session_factory
+from db.session import ReadOnlySessionError, Sessions, create_engine, create_session_factory
 from tests.db.test_migrations import models_differ_from_database
 
 pytest.importorskip("asyncpg", reason="the postgres extra (asyncpg) is not installed")
@@ -68,7 +68,7 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def pg_sessions(pg_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def pg_sessions(pg_url: str) -> AsyncIterator[Sessions]:
     engine = create_engine(pg_url)
     yield create_session_factory(engine)
     await engine.dispose()
@@ -142,6 +142,16 @@ async def test_fifty_concurrent_writers(pg_sessions: async_sessionmaker[AsyncSes
     await asyncio.gather(*(writer(n) for n in range(50)))
     async with pg_sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Timer)) == 50
+
+
+async def test_read_and_write_sessions(pg_sessions: Sessions) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    async with pg_sessions.write() as session:
+        session.add(Timer(event="rw", payload={}, expires=now, run_at=now, created_at=now))
+    async with pg_sessions.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Timer)) == 1
+        with pytest.raises(ReadOnlySessionError):
+            await session.execute(delete(Timer))
 
 
 async def test_one_live_chapter_per_city_but_archived_ones_do_not_block(
