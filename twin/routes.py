@@ -178,7 +178,15 @@ async def create_dm(ctx: Ctx) -> Any:
     recipient = body.get("recipient_id")
     if recipient is None or not str(recipient).isdigit() or int(recipient) not in ctx.world.users:
         raise ApiError(400, 50033, "Invalid Recipient(s)")
-    return ctx.world.dm_channel(int(recipient)).payload(ctx.world)
+    world = ctx.world
+    if world.dm_open_limit is not None and int(recipient) not in world.dm_channels:
+        count, per = world.dm_open_limit
+        now = time.monotonic()
+        world.dm_opened_at = [t for t in world.dm_opened_at if now - t < per]
+        if len(world.dm_opened_at) >= count:
+            raise ApiError(403, 40003, "You are opening direct messages too fast.")
+        world.dm_opened_at.append(now)
+    return world.dm_channel(int(recipient)).payload(world)
 
 
 @route("GET", "/gateway")

@@ -195,6 +195,13 @@ class Twin:
     def set_dms_closed(self, user_id: int, closed: bool = True) -> None:
         self.world.user(user_id).dms_closed = closed
 
+    def set_dm_open_limit(self, count: int | None, per: float = 1.0) -> None:
+        """Opening more than ``count`` new DM channels within ``per`` seconds answers 403 code
+        40003 ("opening direct messages too fast"); ``None`` lifts the limit. Existing DM
+        channels are returned as before."""
+        self.world.dm_open_limit = None if count is None else (count, per)
+        self.world.dm_opened_at.clear()
+
     def add_members_bulk(self, guild_id: int, user_ids_or_count: int | Iterable[int]) -> list[int]:
         """Add many members at once (e.g. 300 for a "large" guild); returns their user ids."""
         guild = self.guild(guild_id)

@@ -486,6 +486,9 @@ class World:
         self.reactions: dict[int, dict[str, ReactionState]] = {}
         self.attachments: dict[int, StoredAttachment] = {}
         self.nonces: dict[tuple[int, int, str], tuple[int, float]] = {}
+        #: (count, seconds): opening more new DM channels than this answers 403 code 40003
+        self.dm_open_limit: tuple[int, float] | None = None
+        self.dm_opened_at: list[float] = []
         self.global_commands: dict[int, dict[str, Any]] = {}
         self.guild_commands: dict[int, dict[int, dict[str, Any]]] = {}
         self.interactions: dict[int, TwinInteraction] = {}

@@ -200,3 +200,23 @@ async def test_a_fan_out_is_paced_below_the_global_limit_with_no_429(world: Worl
     # 60 requests at 40/s with a burst of 5 need at least (60 - 5) / 40 s
     assert elapsed >= (60 - 5) / 40 - 0.05
     assert all(len(world.twin.dms(u)) == 1 for u in users)
+
+
+async def test_a_cold_fan_out_that_opens_dms_too_fast_slows_down_and_everyone_gets_one(
+    world: World,
+) -> None:
+    world.bot.effects_worker.slow_down_seconds = 0.3
+    world.twin.set_dm_open_limit(3, per=0.3)
+    users = [world.twin.create_user(f"m{n}") for n in range(8)]
+    await world.services.effects.enqueue_now(
+        *(direct_message(u, purpose="welcome", dedupe_key=f"w:{u}", content="Hi") for u in users)
+    )
+    for _ in range(20):
+        await settle(world)
+        if not await world.services.effects.find(status=EffectStatus.PENDING):
+            break
+        await world.advance(timedelta(seconds=1))
+    assert all([m["content"] for m in world.twin.dms(u)] == ["Hi"] for u in users)
+    refused = [r for r in world.twin.requests_to("POST", OPEN_DM) if r.status == 403]
+    assert refused  # the limit was hit, and nothing failed for good because of it
+    assert await world.services.effects.find(status=EffectStatus.FAILED) == []
