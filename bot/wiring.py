@@ -14,6 +14,7 @@ from bot.services.command_sync import CommandSyncService
 from bot.services.effects import EffectService
 from bot.services.guilds import GuildService
 from bot.services.markers import MarkerService
+from bot.services.meetings import MeetingService
 from bot.services.member_map import MemberMapService
 from bot.services.members import MemberService
 from bot.services.places import Gazetteer
@@ -42,6 +43,7 @@ class Services:
     member_map: MemberMapService
     markers: MarkerService
     affiliates: AffiliateService
+    meetings: MeetingService
 
 
 def build_services(
@@ -63,6 +65,7 @@ def build_services(
         refresh_seconds=settings.timer_refresh_seconds,
         late_after_seconds=settings.timer_late_after_seconds,
     )
+    chapters = ChapterService(sessions, clock, gazetteer)
     return Services(
         clock=clock,
         sessions=sessions,
@@ -80,9 +83,10 @@ def build_services(
         command_sync=CommandSyncService(sessions, clock),
         places=gazetteer,
         chapter_settings=ChapterSettingsService(sessions, clock),
-        chapters=ChapterService(sessions, clock, gazetteer),
+        chapters=chapters,
         members=MemberService(sessions, clock, gazetteer),
         member_map=MemberMapService(sessions, clock, gazetteer),
         markers=MarkerService(sessions, clock),
         affiliates=AffiliateService(sessions, clock, gazetteer),
+        meetings=MeetingService(sessions, clock, timers, chapters),
     )

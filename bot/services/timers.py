@@ -8,7 +8,7 @@ after its handlers succeed (at-least-once); failures are retried with backoff an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,6 +126,48 @@ class TimerService:
         record = TimerRecord.from_row(row)
         self._notify(record)
         return record
+
+    async def put(
+        self,
+        session: AsyncSession,
+        when: datetime,
+        event: str,
+        payload: dict[str, Any],
+        *,
+        key: str,
+    ) -> Timer:
+        """Create or move the keyed timer inside the caller's transaction, so the timer and the
+        change it belongs to commit together; pass the rows to ``announce`` after the commit."""
+        if when.tzinfo is None:
+            raise ValueError("timers need an aware datetime")
+        row = await session.scalar(select(Timer).where(Timer.key == key))
+        if row is None:
+            row = Timer(event=event, key=key, created_at=self._clock.now())
+            session.add(row)
+        row.payload = payload
+        row.expires = when
+        row.run_at = when
+        row.status = TimerStatus.PENDING
+        row.attempts = 0
+        row.last_error = None
+        row.locked_until = None
+        row.finished_at = None
+        return row
+
+    async def cancel_keys(self, session: AsyncSession, keys: Iterable[str]) -> None:
+        """Cancel pending keyed timers inside the caller's transaction."""
+        keys = list(keys)
+        if keys:
+            await session.execute(
+                update(Timer)
+                .where(Timer.key.in_(keys), Timer.status == TimerStatus.PENDING)
+                .values(status=TimerStatus.CANCELLED, finished_at=self._clock.now())
+            )
+
+    def announce(self, rows: Iterable[Timer]) -> None:
+        """Tell the dispatcher about timers ``put`` in a transaction that has committed."""
+        for row in rows:
+            self._notify(TimerRecord.from_row(row))
 
     async def get(self, timer_id: int) -> TimerRecord | None:
         async with self._sessions() as session:

@@ -18,6 +18,17 @@ from db.models.chapters import (
 )
 from db.models.core import CommandSyncState, GuildConfig, Timer, TimerStatus
 from db.models.effects import DirectMessageState, Effect, EffectKind, EffectStatus
+from db.models.meetings import (
+    MeetingAttendance,
+    MeetingOccurrence,
+    MeetingRsvp,
+    MeetingSeries,
+    ReminderDelivery,
+    ReminderPolicy,
+    ReminderPreference,
+    ReminderStatus,
+    RsvpAnswer,
+)
 
 __all__ = [
     "Affiliate",
@@ -38,8 +49,17 @@ __all__ = [
     "GuildConfig",
     "Marker",
     "MarkerKind",
+    "MeetingAttendance",
+    "MeetingOccurrence",
+    "MeetingRsvp",
+    "MeetingSeries",
     "MemberProfile",
     "OrganizerRegion",
+    "ReminderDelivery",
+    "ReminderPolicy",
+    "ReminderPreference",
+    "ReminderStatus",
+    "RsvpAnswer",
     "Timer",
     "TimerStatus",
 ]
