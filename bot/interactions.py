@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import DomainError
+from bot.limits import clip
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def guild_and_member(
 
 async def send_ephemeral(interaction: discord.Interaction, content: str) -> None:
     """Error messages often quote what the user typed; the bot's default pings nobody."""
+    content = clip(content)
     try:
         if interaction.response.is_done():
             await interaction.followup.send(content, ephemeral=True)
@@ -83,7 +85,7 @@ async def handle_interaction_error(interaction: discord.Interaction, error: Base
         command = interaction.command.qualified_name if interaction.command else interaction.type
         log.error("unhandled error in %s", command, exc_info=error)
         text = GENERIC_APOLOGY
-    await send_ephemeral(interaction, text[:2000])
+    await send_ephemeral(interaction, text)
 
 
 class ErrorHandlingView(discord.ui.View):

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.limits import clip
+
 if TYPE_CHECKING:
     from bot.client import ChapterBot
 
@@ -21,11 +23,11 @@ async def notify_organizers(
     try:
         if settings.organizer_channel_id:
             channel = bot.get_partial_messageable(settings.organizer_channel_id, guild_id=guild_id)
-            return await channel.send(content[:2000], **kwargs)
+            return await channel.send(clip(content), **kwargs)
         guild = bot.get_guild(guild_id)
         owner = guild.owner if guild else None
         if owner is not None:
-            return await owner.send(content[:2000], **kwargs)
+            return await owner.send(clip(content), **kwargs)
     except discord.HTTPException:
         log.warning("could not notify organizers of guild %s", guild_id, exc_info=True)
         return None

@@ -13,6 +13,7 @@ import bot as bot_package
 from bot.checks import organizer_only
 from bot.client import ChapterBot
 from bot.interactions import guild_of
+from bot.limits import clip, fit_embed
 from bot.services.guilds import GuildSettings, suggest_timezones
 from bot.services.timers import TimerRecord
 
@@ -110,13 +111,16 @@ class Admin(commands.Cog):
         embed.set_footer(
             text=f"discord.py {discord.__version__} · Python {platform.python_version()}"
         )
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.response.send_message(embed=fit_embed(embed), ephemeral=True)
 
     @commands.Cog.listener()
     async def on_announce_timer_complete(self, timer: TimerRecord) -> None:
         """Posts a scheduled announcement; the nonce makes a resend after a crash a no-op."""
         channel = self.bot.get_partial_messageable(int(timer.payload["channel_id"]))
-        await channel.send(str(timer.payload["content"])[:2000], nonce=f"timer-{timer.id}")
+        await channel.send(
+            clip(str(timer.payload["content"])),
+            nonce=f"timer-{timer.id}",
+        )
 
 
 async def setup(bot: ChapterBot) -> None:

@@ -11,6 +11,7 @@ from bot.checks import organizer_only
 from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.interactions import guild_of
+from bot.limits import EMBED_DESCRIPTION_MAX, clip, fit_choices, fit_embed, join_lines
 from bot.services.affiliates import AffiliateView
 from bot.text import esc
 
@@ -32,18 +33,8 @@ def affiliate_line(affiliate: AffiliateView) -> str:
     return line
 
 
-def list_text(affiliates: list[AffiliateView], max_chars: int = 4000) -> str:
-    lines: list[str] = []
-    used = 0
-    for index, affiliate in enumerate(affiliates):
-        line = affiliate_line(affiliate)
-        more = f"… and {len(affiliates) - index} more"
-        if used + len(line) + 2 + len(more) > max_chars:
-            lines.append(more)
-            break
-        lines.append(line)
-        used += len(line) + 2
-    return "\n\n".join(lines)
+def list_text(affiliates: list[AffiliateView], max_chars: int = EMBED_DESCRIPTION_MAX) -> str:
+    return join_lines([affiliate_line(a) for a in affiliates], max_chars, sep="\n\n")
 
 
 class Affiliates(commands.Cog):
@@ -82,8 +73,10 @@ class Affiliates(commands.Cog):
             description=description,
         )
         await interaction.response.send_message(
-            f"Registered the affiliate:\n{affiliate_line(view)}\n"
-            "Affiliates are counted separately, never as chapters.",
+            clip(
+                f"Registered the affiliate:\n{affiliate_line(view)}\n"
+                "Affiliates are counted separately, never as chapters."
+            ),
             ephemeral=True,
         )
 
@@ -109,7 +102,7 @@ class Affiliates(commands.Cog):
             colour=discord.Colour.green(),
         )
         embed.set_footer(text="Affiliates work with us without being chapters.")
-        await interaction.response.send_message(embed=embed, ephemeral=True)
+        await interaction.response.send_message(embed=fit_embed(embed), ephemeral=True)
 
     @affiliate.command(name="remove", description="Organizers: remove an affiliate")
     @app_commands.describe(name="The affiliate's name")
@@ -130,7 +123,7 @@ class Affiliates(commands.Cog):
         if interaction.guild is None:
             return []
         names = await self.bot.services.affiliates.suggest(interaction.guild.id, current)
-        return [app_commands.Choice(name=n, value=n) for n in names]
+        return fit_choices([app_commands.Choice(name=n, value=n) for n in names])
 
 
 async def setup(bot: ChapterBot) -> None:

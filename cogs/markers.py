@@ -16,6 +16,7 @@ from discord.ext import commands
 from bot.checks import organizer_only
 from bot.client import ChapterBot
 from bot.interactions import guild_of
+from bot.limits import fit_embed
 from bot.notify import notify_organizers
 from bot.services.charts import render_markers_chart
 from bot.services.markers import (
@@ -77,7 +78,7 @@ def report_embed(report: MarkersReport) -> discord.Embed:
         lines.append("No targets are set yet. Organizers set them with /marker set.")
     embed = discord.Embed(
         title="Organization markers",
-        description="\n".join(lines)[:4096],
+        description="\n".join(lines),
         colour=discord.Colour.blurple(),
     )
     embed.set_image(url=f"attachment://{CHART_NAME}")
@@ -85,7 +86,7 @@ def report_embed(report: MarkersReport) -> discord.Embed:
         text="Pace: change over the last 90 days. History comes from joins, leaves and "
         "chapter status changes."
     )
-    return embed
+    return fit_embed(embed)
 
 
 def alert_nonce(alert: MarkerAlert) -> str:

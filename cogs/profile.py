@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.interactions import guild_of, handle_interaction_error
+from bot.limits import clip, fit_options
 from bot.services.members import ProfileView
 from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
 from bot.text import timestamp
@@ -54,10 +55,12 @@ class CitySelect(
             discord.ui.Select(
                 custom_id="profile:city-choice",
                 placeholder="Pick your city",
-                options=[
-                    discord.SelectOption(label=place.label[:100], value=str(place.geoname_id))
-                    for place in places[:25]
-                ],
+                options=fit_options(
+                    [
+                        discord.SelectOption(label=place.label, value=str(place.geoname_id))
+                        for place in places
+                    ]
+                ),
             )
         )
 
@@ -121,7 +124,9 @@ class Profile(commands.Cog):
             if not options:
                 raise
             await interaction.response.send_message(
-                f"{error.message}\nOr pick it here:", view=city_choice_view(options), ephemeral=True
+                clip(f"{error.message}\nOr pick it here:"),
+                view=city_choice_view(options),
+                ephemeral=True,
             )
             return
         await interaction.response.send_message(saved_text(view), ephemeral=True)

@@ -21,6 +21,7 @@ from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.errors import InvalidInput, NotFound
 from bot.interactions import guild_and_member
+from bot.limits import CONTENT_MAX, clip, fit_choices, fit_embed, join_inline, join_lines
 from bot.notify import notify_organizers
 from bot.services.chapters import (
     KNOWN_ROLES,
@@ -49,7 +50,7 @@ from cogs.chapters._views import (
 
 log = logging.getLogger(__name__)
 
-MESSAGE_MAX = 2000
+MESSAGE_MAX = CONTENT_MAX
 EVALUATION_EVENT = "chapter_evaluation"
 #: When the daily evaluation runs (UTC).
 EVALUATION_TIME = time(9, 0)
@@ -162,7 +163,7 @@ class Chapters(
             return
         channel = self.bot.get_partial_messageable(chapter.channel_id, guild_id=chapter.guild_id)
         try:
-            await channel.send(content[:2000], **kwargs)
+            await channel.send(clip(content), **kwargs)
         except discord.HTTPException:
             log.warning("could not post in channel of chapter %s", chapter.id, exc_info=True)
 
@@ -262,9 +263,11 @@ class Chapters(
         if report.problems:
             await self._tell_organizers_about(guild, chapter, report.problems)
             await interaction.followup.send(
-                "The chapter is recorded, but I couldn't finish its Discord role and channel:\n"
-                + bullets(report.problems)
-                + "\nOrganizers have been told; they can retry with /chapter provision.",
+                clip(
+                    "The chapter is recorded, but I couldn't finish its Discord role and channel:\n"
+                    + bullets(report.problems)
+                    + "\nOrganizers have been told; they can retry with /chapter provision."
+                ),
                 ephemeral=True,
             )
 
@@ -311,7 +314,7 @@ class Chapters(
                 "\nI couldn't give you the chapter role yet, so you may not see its channel; "
                 "organizers have been told."
             )
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.followup.send(clip(text), ephemeral=True)
         await self.announce(change.transitions)
 
     @app_commands.command(name="leave", description="Leave a chapter")
@@ -325,7 +328,7 @@ class Chapters(
             if not mine:
                 raise NotFound("You're not in any chapter. Find one with /chapter list.")
             if len(mine) > 1:
-                names = ", ".join(c.name for c in mine)
+                names = join_inline([c.name for c in mine], 1500)
                 raise InvalidInput(f"You're in several chapters ({names}): name the one to leave.")
             chapter = mine[0]
         change = await self.bot.services.chapters.leave(guild.id, chapter.id, member.id)
@@ -338,7 +341,7 @@ class Chapters(
         if problems:
             await self._tell_organizers_about(guild, change.chapter, problems)
             text += "\nI couldn't take the chapter role back; organizers have been told."
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.followup.send(clip(text), ephemeral=True)
         if change.vacated_roles:
             await self._post(
                 change.chapter,
@@ -478,7 +481,7 @@ class Chapters(
             was = previous.get(holder.role)
             change = f" (after <@{was}>)" if was and was != holder.user_id else ""
             lines.append(f"• **{holder.role}:** <@{holder.user_id}>{change}")
-        await interaction.response.send_message("\n".join(lines))
+        await interaction.response.send_message(join_lines(lines))
         await self.announce(result.transitions)
 
     @roles.command(name="show", description="Who holds which role in a chapter")
@@ -572,10 +575,9 @@ class Chapters(
         text = current.strip().lstrip("#").lower()
         pending = [a for a in agreements if not a.adopted]
         matches = [a for a in pending if not text or text in f"{a.id} {a.text.lower()}"]
-        return [
-            app_commands.Choice(name=f"#{a.id} {a.text}"[:100], value=str(a.id))
-            for a in matches[:25]
-        ]
+        return fit_choices(
+            [app_commands.Choice(name=f"#{a.id} {a.text}", value=str(a.id)) for a in matches]
+        )
 
     # ------------------------------------------------------------------ organizers
 
@@ -659,7 +661,7 @@ class Chapters(
         if problems:
             await self._tell_organizers_about(guild, result.target, problems)
             text += "\nSome members didn't get the role:\n" + bullets(problems)
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.followup.send(clip(text), ephemeral=True)
         await self.announce(result.target_transitions)
 
     @app_commands.command(
@@ -764,7 +766,7 @@ class Chapters(
             text += "\nRun /chapter provision again once it's fixed."
         else:
             text += "\nEverything is in place and every member has the role."
-        await interaction.followup.send(text, ephemeral=True)
+        await interaction.followup.send(clip(text), ephemeral=True)
 
     # ------------------------------------------------------------------ the member map
 
@@ -797,7 +799,7 @@ class Chapters(
         csv_file = discord.File(
             io.BytesIO(result.to_csv().encode("utf-8")), filename="members_by_city.csv"
         )
-        await interaction.followup.send(embed=embed, file=csv_file, ephemeral=True)
+        await interaction.followup.send(embed=fit_embed(embed), file=csv_file, ephemeral=True)
 
     @region.command(name="set", description="Organizers: define a region from states and countries")
     @app_commands.describe(
@@ -813,10 +815,11 @@ class Chapters(
     ) -> None:
         guild, _actor = guild_and_member(interaction)
         region = await self._member_map().set_region(guild.id, name, areas)
-        moved = f"\nMoved here: {', '.join(region.moved)}." if region.moved else ""
-        await interaction.response.send_message(
-            f"Region **{esc(region.name)}**: {', '.join(region.areas)}.{moved}", ephemeral=True
-        )
+        # up to 200 areas, each maybe "(was in <a 60-character name>)": list what fits
+        text = f"Region **{esc(region.name)}**: {join_inline(region.areas, 900)}."
+        if region.moved:
+            text += f"\nMoved here: {join_inline(region.moved, MESSAGE_MAX - len(text) - 20)}."
+        await interaction.response.send_message(clip(text), ephemeral=True)
 
     @region.command(name="list", description="Organizers: your regions and their areas")
     @organizer_only()
@@ -829,7 +832,7 @@ class Chapters(
                 "Define one with /chapter region set."
             )
         else:
-            text = "\n".join(f"**{esc(r.name)}**: {', '.join(r.areas)}" for r in regions)[:1900]
+            text = join_lines([f"**{esc(r.name)}**: {join_inline(r.areas, 400)}" for r in regions])
         await interaction.response.send_message(text, ephemeral=True)
 
     @region.command(name="remove", description="Organizers: remove one of your regions")

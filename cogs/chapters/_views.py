@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from bot.interactions import ErrorHandlingView, handle_interaction_error
+from bot.limits import EMBED_FIELD_VALUE_MAX, clip, fit_embed, join_lines
 from bot.services.chapter_settings import GuildChapterSettings
 from bot.services.chapters import (
     AgreementSummary,
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 COG_NAME = "Chapters"
 EMBED_DESCRIPTION_MAX = 4000
-FIELD_MAX = 1024
+FIELD_MAX = EMBED_FIELD_VALUE_MAX
 NO_MEETINGS = "no meetings scheduled"
 
 STATUS_ICONS: dict[ChapterStatus, str] = {
@@ -79,20 +80,6 @@ def choice_label(chapter: ChapterSummary) -> str:
     return label if len(label) <= 100 else label[:99] + "…"
 
 
-def join_lines(lines: Sequence[str], limit: int, more: str = "…and {n} more") -> str:
-    """Lines joined by newlines, cut to ``limit`` chars with a note of how many were left."""
-    out: list[str] = []
-    used = 0
-    for index, line in enumerate(lines):
-        tail = len(more.format(n=len(lines) - index)) + 1
-        if used + len(line) + 1 + (tail if index < len(lines) - 1 else 0) > limit:
-            out.append(more.format(n=len(lines) - index))
-            break
-        out.append(line)
-        used += len(line) + 1
-    return "\n".join(out)
-
-
 def mentions(user_ids: Sequence[int], limit: int = FIELD_MAX) -> str:
     if not user_ids:
         return "nobody yet"
@@ -112,7 +99,7 @@ def criteria_lines(details: ChapterDetails) -> list[str]:
 def info_embed(details: ChapterDetails) -> discord.Embed:
     chapter = details.chapter
     embed = discord.Embed(
-        title=f"{STATUS_ICONS[chapter.status]} {chapter.name}"[:256],
+        title=clip(f"{STATUS_ICONS[chapter.status]} {chapter.name}", 256),
         colour=STATUS_COLOURS[chapter.status],
     )
     place = [esc(chapter.city_label)]
@@ -164,8 +151,8 @@ def info_embed(details: ChapterDetails) -> discord.Embed:
     embed.add_field(name="Meetings", value=meeting, inline=False)
     if details.history:
         latest = details.history[0]
-        embed.set_footer(text=f"Last change: {latest.reason}"[:300])
-    return embed
+        embed.set_footer(text=clip(f"Last change: {latest.reason}", 300))
+    return fit_embed(embed)
 
 
 def agreement_line(agreement: AgreementSummary, limit: int = 300) -> str:
@@ -176,7 +163,7 @@ def agreement_line(agreement: AgreementSummary, limit: int = 300) -> str:
 
 def agreements_embed(details: ChapterDetails) -> discord.Embed:
     embed = discord.Embed(
-        title=f"Agreements of {details.chapter.name}"[:256], colour=discord.Colour.blurple()
+        title=clip(f"Agreements of {details.chapter.name}", 256), colour=discord.Colour.blurple()
     )
     if not details.agreements:
         embed.description = (
@@ -193,7 +180,7 @@ def agreements_embed(details: ChapterDetails) -> discord.Embed:
             line += f"\n  proposed by <@{agreement.proposed_by}>, not adopted yet"
         lines.append(line)
     embed.description = join_lines(lines, EMBED_DESCRIPTION_MAX)
-    return embed
+    return fit_embed(embed)
 
 
 def roles_text(details: ChapterDetails) -> str:
@@ -219,7 +206,7 @@ def roles_text(details: ChapterDetails) -> str:
 
 def list_embed(chapters: Sequence[ChapterSummary], filters: str) -> discord.Embed:
     title = "Chapters" + (f" ({filters})" if filters else "")
-    embed = discord.Embed(title=title[:256], colour=discord.Colour.blurple())
+    embed = discord.Embed(title=clip(title, 256), colour=discord.Colour.blurple())
     if not chapters:
         embed.description = (
             "No chapters match. Propose one with /chapter propose, or see where members are "
@@ -236,7 +223,7 @@ def list_embed(chapters: Sequence[ChapterSummary], filters: str) -> discord.Embe
     embed.set_footer(
         text=" · ".join(f"{n} {status.value.replace('_', ' ')}" for status, n in counts.items())
     )
-    return embed
+    return fit_embed(embed)
 
 
 def settings_text(settings: GuildChapterSettings) -> str:
