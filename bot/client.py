@@ -8,6 +8,7 @@ import logging
 import pkgutil
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -16,6 +17,7 @@ from discord.ext import commands
 from bot.effects import EffectWorker
 from bot.interactions import handle_interaction_error
 from bot.services.command_sync import payload_hash
+from bot.services.sanitize import clean_text
 from bot.services.timers import TimerRecord
 from bot.settings import Settings
 from bot.wiring import Services
@@ -43,7 +45,25 @@ def default_intents() -> discord.Intents:
     return intents
 
 
+STRING_OPTION = 3
+
+
+def clean_string_options(options: list[dict[str, Any]]) -> None:
+    """Every string option (in subcommands and groups too) through ``clean_text``, in place."""
+    for option in options:
+        if option.get("type") == STRING_OPTION and isinstance(option.get("value"), str):
+            option["value"] = clean_text(option["value"])
+        clean_string_options(option.get("options", []))
+
+
 class CommandTree(app_commands.CommandTree["ChapterBot"]):
+    async def interaction_check(self, interaction: discord.Interaction[ChapterBot], /) -> bool:
+        """Runs before options are parsed, for commands and autocomplete alike: the one place
+        where typed text loses NUL bytes, control characters and bidirectional controls."""
+        data: Any = interaction.data or {}
+        clean_string_options(data.get("options", []))
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction[ChapterBot], error: app_commands.AppCommandError
     ) -> None:

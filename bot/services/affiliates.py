@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.errors import Conflict, InvalidInput, NotFound
+from bot.services import sanitize
 from bot.services.places import Gazetteer, Place, normalize
 from db.models import Affiliate
 
@@ -64,7 +65,7 @@ def name_key(name: str) -> str:
 
 
 def clean_name(name: str) -> str:
-    cleaned = " ".join(name.split())
+    cleaned = sanitize.clean_name(name)
     if not cleaned:
         raise InvalidInput("Give the affiliate's name, like “Riverside Tenants Union”.")
     if len(cleaned) > MAX_NAME:
@@ -75,7 +76,7 @@ def clean_name(name: str) -> str:
 def clean_url(url: str | None) -> str | None:
     if url is None or not url.strip():
         return None
-    text = url.strip()
+    text = sanitize.clean_name(url)
     if len(text) > MAX_URL:
         raise InvalidInput(f"The link is too long (at most {MAX_URL} characters).")
     parts = urlsplit(text)
@@ -85,7 +86,7 @@ def clean_url(url: str | None) -> str | None:
 
 
 def clean_description(description: str | None) -> str:
-    text = (description or "").strip()
+    text = sanitize.clean_text(description or "").strip()
     if len(text) > MAX_DESCRIPTION:
         raise InvalidInput(
             f"The description is {len(text)} characters; keep it to {MAX_DESCRIPTION}."

@@ -28,6 +28,7 @@ from bot.clock import Clock
 from bot.errors import InvalidInput, NotFound
 from bot.services.chapter_settings import load_chapter_settings
 from bot.services.places import Gazetteer
+from bot.services.sanitize import clean_name
 from db.models import Chapter, ChapterStatus, MemberProfile, OrganizerRegion
 
 CSV_HEADER = (
@@ -223,7 +224,7 @@ def area_code(country: str, sub: str) -> str:
 
 
 def _clean_region_name(name: str) -> str:
-    cleaned = " ".join(name.split())
+    cleaned = clean_name(name)
     if not cleaned:
         raise InvalidInput("Give the region a name, like “West Coast”.")
     if len(cleaned) > MAX_REGION_NAME:
@@ -404,7 +405,7 @@ class MemberMapService:
         return [RegionView(name=n, areas=tuple(a)) for n, a in areas.items()]
 
     async def remove_region(self, guild_id: int, name: str) -> None:
-        cleaned = " ".join(name.split())
+        cleaned = clean_name(name)
         async with self._sessions.begin() as session:
             rows = (
                 await session.scalars(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.errors import InvalidInput, NotFound
 from bot.services.places import Gazetteer, Place
+from bot.services.sanitize import clean_name
 from db.models import MemberProfile
 
 MAX_DISPLAY_NAME = 100
@@ -86,8 +87,7 @@ def _view(row: MemberProfile) -> ProfileView:
 def _clean_name(name: str | None) -> str | None:
     if name is None:
         return None
-    name = " ".join(name.split())
-    return name[:MAX_DISPLAY_NAME] or None
+    return clean_name(name)[:MAX_DISPLAY_NAME] or None
 
 
 def _place_columns(place: Place | None) -> dict[str, object]:

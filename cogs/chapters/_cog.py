@@ -33,6 +33,7 @@ from bot.services.chapters import (
 )
 from bot.services.member_map import MemberMapService
 from bot.services.places import CONTINENT_NAMES
+from bot.services.sanitize import parse_row_id
 from bot.services.timers import TimerRecord
 from bot.text import bullets, esc
 from cogs.chapters._provisioning import Provisioner, ProvisionReport
@@ -540,15 +541,11 @@ class Chapters(
         agreement: app_commands.Range[str, 1, 20],
     ) -> None:
         _guild, actor = guild_and_member(interaction)
-        number = agreement.strip().lstrip("#")
-        if not number.isdecimal() or not number.isascii():
-            raise InvalidInput(
-                "Pick the agreement from the list as you type, or give its number (like 3)."
-            )
+        number = parse_row_id(agreement, what="agreement")
         change = await self.bot.services.chapters.adopt_agreement(
             chapter.guild_id,
             chapter.id,
-            int(number),
+            number,
             actor_id=actor.id,
             actor_is_organizer=await self._is_organizer(actor),
         )

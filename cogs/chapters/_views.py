@@ -19,6 +19,7 @@ from bot.services.chapters import (
     ChapterSummary,
     Transition,
 )
+from bot.services.sanitize import require_row_id
 from bot.text import esc, timestamp
 
 if TYPE_CHECKING:
@@ -303,7 +304,8 @@ class JoinChapterButton(
             handler: JoinHandler | None = interaction.client.get_cog(COG_NAME)  # type: ignore[assignment]
             if handler is None:
                 raise RuntimeError("the chapters cog is not loaded")
-            await handler.join_from_button(interaction, self.chapter_id)
+            chapter_id = require_row_id(self.chapter_id, what="chapter")  # the id is user input
+            await handler.join_from_button(interaction, chapter_id)
         except Exception as error:
             await handle_interaction_error(interaction, error)
 

@@ -6,7 +6,9 @@ import re
 import unicodedata
 
 from bot.errors import InvalidInput
+from bot.services import sanitize
 from bot.services.places import normalize
+from bot.services.sanitize import normalized_name
 
 NAME_MAX_CHARS = 80
 AGREEMENT_MAX_CHARS = 1000
@@ -19,16 +21,13 @@ ROTATING_ROLES = ("facilitator", "note-taker")
 _ROLE_ALIASES = {"notetaker": "note-taker", "note": "note-taker", "facilitation": "facilitator"}
 _ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9-]*$")
 _MENTION = re.compile(r"<(?:@[!&]?|#|/[^:>]*:)\d+>")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _SPACES = re.compile(r"\s+")
 
 
 def clean_name(text: str, *, what: str = "Chapter names", limit: int = NAME_MAX_CHARS) -> str:
     """A name safe for a Discord role or message: no mentions, no @everyone/@here, no control
     characters, single spaces. Raises InvalidInput if too long or empty."""
-    name = unicodedata.normalize("NFKC", text)
-    name = _CONTROL.sub("", name)
-    name = _SPACES.sub(" ", name).strip()
+    name = normalized_name(text)
     if len(name) > limit:
         raise InvalidInput(
             f"{what} can be at most {limit} characters (yours has {len(name)}). Try a shorter one."
@@ -43,7 +42,7 @@ def clean_name(text: str, *, what: str = "Chapter names", limit: int = NAME_MAX_
 def clean_text(text: str, *, what: str, limit: int) -> str:
     """Free text (agreements, reasons): trimmed and length-checked; mentions are neutralized at
     render time with allowed_mentions, so the text itself is kept as written."""
-    value = unicodedata.normalize("NFKC", text).replace("\x00", "").strip()
+    value = sanitize.clean_text(unicodedata.normalize("NFKC", text)).strip()
     if not value:
         raise InvalidInput(f"The {what} can't be empty. Write a short sentence.")
     if len(value) > limit:
