@@ -66,18 +66,19 @@ def build_services(
         late_after_seconds=settings.timer_late_after_seconds,
     )
     chapters = ChapterService(sessions, clock, gazetteer)
+    effects = EffectService(
+        sessions,
+        clock,
+        max_attempts=settings.effect_max_attempts,
+        retry_base_seconds=settings.effect_retry_base_seconds,
+    )
     return Services(
         clock=clock,
         sessions=sessions,
         database_backend=backend_name(engine),
         timers=timers,
         dispatcher=dispatcher,
-        effects=EffectService(
-            sessions,
-            clock,
-            max_attempts=settings.effect_max_attempts,
-            retry_base_seconds=settings.effect_retry_base_seconds,
-        ),
+        effects=effects,
         guilds=GuildService(sessions, clock),
         stats=StatsService(sessions),
         command_sync=CommandSyncService(sessions, clock),
@@ -88,5 +89,5 @@ def build_services(
         member_map=MemberMapService(sessions, clock, gazetteer),
         markers=MarkerService(sessions, clock),
         affiliates=AffiliateService(sessions, clock, gazetteer),
-        meetings=MeetingService(sessions, clock, timers, chapters),
+        meetings=MeetingService(sessions, clock, timers, chapters, effects),
     )

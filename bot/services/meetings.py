@@ -8,10 +8,10 @@ unique constraint, so a retried or doubled run can never make a second reminder.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.services import recurrence
 from bot.services.chapters import ChapterService, RotationResult, Transition
+from bot.services.effects import DM_CLOSED_RECHECK, EffectRequest, EffectService
 from bot.services.recurrence import SeriesPlan
 from bot.services.timers import TimerService
 from db.models import (
@@ -29,6 +30,9 @@ from db.models import (
     ChapterMeeting,
     ChapterMember,
     ChapterRoleAssignment,
+    DirectMessageState,
+    Effect,
+    EffectStatus,
     MeetingAttendance,
     MeetingOccurrence,
     MeetingRsvp,
@@ -56,9 +60,10 @@ def reminder_key(occurrence_id: int, lead_minutes: int, due: datetime | None = N
     return base if due is None else f"{base}:{int(due.timestamp())}"
 
 
-def delivery_nonce(delivery_id: int) -> str:
-    """A deterministic nonce per ledger row (Discord's nonce is at most 25 characters)."""
-    return "rem" + hashlib.sha256(f"reminder:{delivery_id}".encode()).hexdigest()[:20]
+def reminder_dedupe_key(delivery_id: int) -> str:
+    """The outbox key of a ledger row's DM: one effect per row, whatever retries happen (the
+    outbox then sends it with its own deterministic nonce and ``enforce_nonce``)."""
+    return f"reminder:{delivery_id}"
 
 
 def _minutes(leads: Iterable[timedelta]) -> str:
@@ -159,8 +164,24 @@ class ReminderPrefsView:
 class DueReminder:
     delivery_id: int
     user_id: int
-    nonce: str
+    dedupe_key: str
     late: bool
+
+
+class ReminderRenderer(Protocol):
+    """Builds the outbox requests of a reminder (the cog knows how a Discord message looks)."""
+
+    def direct(
+        self, occurrence: OccurrenceView, due: DueReminder, lead: timedelta
+    ) -> EffectRequest:
+        """The DM for one member (with its channel fallback for closed DMs)."""
+        ...
+
+    def channel(
+        self, occurrence: OccurrenceView, user_ids: Sequence[int], lead: timedelta
+    ) -> EffectRequest | None:
+        """One combined channel message for members known not to accept DMs."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +193,8 @@ class ReminderBatch:
     due: tuple[DueReminder, ...]
     deferred: int
     skipped_meeting_over: int
+    # members known not to accept DMs, told in one channel message instead
+    in_channel: tuple[int, ...] = ()
 
 
 class MeetingService:
@@ -181,6 +204,7 @@ class MeetingService:
         clock: Clock,
         timers: TimerService,
         chapters: ChapterService,
+        effects: EffectService,
         *,
         window: timedelta = DEFAULT_WINDOW,
     ) -> None:
@@ -188,6 +212,7 @@ class MeetingService:
         self._clock = clock
         self._timers = timers
         self._chapters = chapters
+        self._effects = effects
         self.window = window
 
     # ------------------------------------------------------------------ scheduling
@@ -379,7 +404,7 @@ class MeetingService:
                 ).where(ChapterMember.user_id == user_id)
             return list(await self._views(session, list(await session.scalars(query))))
 
-    async def get(self, guild_id: int, occurrence_id: int) -> OccurrenceView:
+    async def get(self, guild_id: int | None, occurrence_id: int) -> OccurrenceView:
         async with self._sessions() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             return (await self._views(session, [row]))[0]
@@ -607,7 +632,7 @@ class MeetingService:
     # ------------------------------------------------------------------ RSVP and attendance
 
     async def rsvp(
-        self, guild_id: int, occurrence_id: int, user_id: int, answer: RsvpAnswer
+        self, guild_id: int | None, occurrence_id: int, user_id: int, answer: RsvpAnswer
     ) -> OccurrenceView:
         now = self._clock.now()
         async with self._sessions.begin() as session:
@@ -837,7 +862,12 @@ class MeetingService:
     # ------------------------------------------------------------------ reminders
 
     async def prepare_reminders(
-        self, occurrence_id: int, lead_minutes: int, *, late: bool = False
+        self,
+        occurrence_id: int,
+        lead_minutes: int,
+        *,
+        late: bool = False,
+        renderer: ReminderRenderer | None = None,
     ) -> ReminderBatch:
         """One reminder run for (occurrence, lead): write missing ledger rows and return the ones
         due now. A member in quiet hours gets a row due when they end (a timer wakes for it), or
@@ -904,11 +934,33 @@ class MeetingService:
             await session.flush()
             view = (await self._views(session, [row]))[0]
             due = tuple(
-                DueReminder(d.id, d.user_id, delivery_nonce(d.id), d.late)
+                DueReminder(d.id, d.user_id, reminder_dedupe_key(d.id), d.late)
                 for d in sorted(pending, key=lambda d: d.user_id)
             )
+            in_channel: tuple[int, ...] = ()
+            if renderer is not None and due:
+                # the outbox rows commit with the ledger rows: both or neither
+                closed = set(
+                    await session.scalars(
+                        select(DirectMessageState.user_id).where(
+                            DirectMessageState.user_id.in_([d.user_id for d in due]),
+                            DirectMessageState.closed_at > now - DM_CLOSED_RECHECK,
+                        )
+                    )
+                )
+                requests = [renderer.direct(view, d, lead) for d in due if d.user_id not in closed]
+                in_channel = tuple(d.user_id for d in due if d.user_id in closed)
+                combined = renderer.channel(view, in_channel, lead) if in_channel else None
+                await self._effects.enqueue(
+                    session, *requests, *([combined] if combined is not None else [])
+                )
+                for delivery in pending:
+                    delivery.status = ReminderStatus.QUEUED
+                    if delivery.user_id in closed:
+                        delivery.reason = "DMs closed: mentioned in the chapter channel"
+                due = tuple(d for d in due if d.user_id not in closed)
         self._timers.announce(timers)
-        return ReminderBatch(view, lead, due, deferred, over)
+        return ReminderBatch(view, lead, due, deferred, over, in_channel)
 
     async def _recipients(
         self, session: AsyncSession, row: MeetingOccurrence, lead: timedelta, now: datetime
@@ -957,31 +1009,32 @@ class MeetingService:
             result.append((user, due, None))
         return result
 
-    async def mark_sent(self, delivery_id: int, message_id: int) -> None:
-        """Only after Discord confirmed, with the message id it returned."""
-        async with self._sessions.begin() as session:
-            row = await session.get(ReminderDelivery, delivery_id)
-            if row is not None and row.status == ReminderStatus.PENDING:
-                row.status = ReminderStatus.SENT
-                row.message_id = message_id
-                row.sent_at = self._clock.now()
-
-    async def mark_undeliverable(self, delivery_id: int, reason: str) -> None:
-        async with self._sessions.begin() as session:
-            row = await session.get(ReminderDelivery, delivery_id)
-            if row is not None and row.status == ReminderStatus.PENDING:
-                row.status = ReminderStatus.FAILED
-                row.reason = reason[:200]
-
     async def ledger(self, occurrence_id: int) -> list[tuple[int, int, str, bool]]:
-        """(lead minutes, member, status, late) for every ledger row of an occurrence."""
+        """(lead minutes, member, status, late) for every ledger row of an occurrence; a queued
+        row whose outbox effect was applied (Discord returned the message) reads ``sent``."""
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(ReminderDelivery)
-                .where(ReminderDelivery.occurrence_id == occurrence_id)
-                .order_by(ReminderDelivery.lead_minutes.desc(), ReminderDelivery.user_id)
+            rows = list(
+                await session.scalars(
+                    select(ReminderDelivery)
+                    .where(ReminderDelivery.occurrence_id == occurrence_id)
+                    .order_by(ReminderDelivery.lead_minutes.desc(), ReminderDelivery.user_id)
+                )
             )
-            return [(r.lead_minutes, r.user_id, r.status.value, r.late) for r in rows]
+            applied = set(
+                await session.scalars(
+                    select(Effect.dedupe_key).where(
+                        Effect.dedupe_key.in_([reminder_dedupe_key(r.id) for r in rows]),
+                        Effect.status == EffectStatus.APPLIED,
+                    )
+                )
+            )
+            result = []
+            for r in rows:
+                status = r.status.value
+                if r.status == ReminderStatus.QUEUED and reminder_dedupe_key(r.id) in applied:
+                    status = ReminderStatus.SENT.value
+                result.append((r.lead_minutes, r.user_id, status, r.late))
+            return result
 
     # ------------------------------------------------------------------ helpers
 
@@ -992,12 +1045,13 @@ class MeetingService:
         return chapter
 
     async def _occurrence(
-        self, session: AsyncSession, guild_id: int, occurrence_id: int
+        self, session: AsyncSession, guild_id: int | None, occurrence_id: int
     ) -> MeetingOccurrence:
+        """``guild_id`` None: a button in a DM, where only the occurrence says the guild."""
         row = await session.get(MeetingOccurrence, occurrence_id)
         if row is not None:
             chapter = await session.get(Chapter, row.chapter_id)
-            if chapter is not None and chapter.guild_id == guild_id:
+            if chapter is not None and (guild_id is None or chapter.guild_id == guild_id):
                 return row
         raise NotFound("That meeting does not exist; pick one from /meeting list.")
 

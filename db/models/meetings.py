@@ -139,6 +139,8 @@ class ReminderPreference(Base):
 
 class ReminderStatus(enum.StrEnum):
     PENDING = "pending"
+    # handed to the outbox (its effect row, dedupe key ``reminder:<id>``, holds the message id)
+    QUEUED = "queued"
     SENT = "sent"
     SKIPPED = "skipped"
     FAILED = "failed"

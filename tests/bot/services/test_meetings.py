@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.services.chapters import ChapterService
-from bot.services.meetings import MeetingService, reminder_key
+from bot.services.effects import EffectRequest, EffectService, channel_post, direct_message
+from bot.services.meetings import DueReminder, MeetingService, OccurrenceView, reminder_key
 from bot.services.places import Gazetteer
 from bot.services.timers import TimerService
 from db.models import (
@@ -22,6 +24,8 @@ from db.models import (
     ChapterMeeting,
     ChapterMember,
     ChapterStatus,
+    DirectMessageState,
+    Effect,
     MemberProfile,
     ReminderDelivery,
     ReminderStatus,
@@ -62,7 +66,36 @@ def service(
     timers: TimerService,
     chapters: ChapterService,
 ) -> MeetingService:
-    return MeetingService(sessions, clock, timers, chapters, window=timedelta(days=35))
+    effects = EffectService(sessions, clock)
+    return MeetingService(sessions, clock, timers, chapters, effects, window=timedelta(days=35))
+
+
+class Renderer:
+    """Reminder messages as plain outbox requests (the cog renders real ones)."""
+
+    def direct(
+        self, occurrence: OccurrenceView, due: DueReminder, lead: timedelta
+    ) -> EffectRequest:
+        channel = channel_post(1, guild_id=GUILD, content=f"<@{due.user_id}>", purpose="reminder")
+        return direct_message(
+            due.user_id,
+            purpose="reminder",
+            dedupe_key=due.dedupe_key,
+            content=f"{occurrence.title} in {lead}",
+            fallback=channel,
+        )
+
+    def channel(
+        self, occurrence: OccurrenceView, user_ids: Sequence[int], lead: timedelta
+    ) -> EffectRequest | None:
+        return channel_post(
+            1,
+            guild_id=GUILD,
+            content=" ".join(f"<@{u}>" for u in user_ids),
+            mention_user_ids=user_ids,
+            purpose="reminder",
+            dedupe_key=f"reminder-channel:{occurrence.id}:{lead}",
+        )
 
 
 @pytest.fixture
@@ -320,12 +353,23 @@ async def test_reminder_ledger_is_exactly_once_and_honours_preferences(
     batch = await service.prepare_reminders(occurrence, 120)
     assert [d.user_id for d in batch.due] == [1, 5]
     again = await service.prepare_reminders(occurrence, 120)  # a retried timer run
-    assert [d.user_id for d in again.due] == [1, 5]  # same rows, still unsent
-    await service.mark_sent(batch.due[0].delivery_id, 555)
-    assert [d.user_id for d in (await service.prepare_reminders(occurrence, 120)).due] == [5]
+    assert [d.user_id for d in again.due] == [1, 5]  # the same rows, not new ones
+    async with sessions.begin() as session:  # member 5 is known not to accept DMs
+        session.add(DirectMessageState(user_id=5, closed_at=clock.now(), updated_at=clock.now()))
+    queued = await service.prepare_reminders(occurrence, 120, renderer=Renderer())
+    assert [d.user_id for d in queued.due] == [1] and queued.in_channel == (5,)
+    for _ in range(2):  # runs after the outbox has the rows add nothing
+        rerun = await service.prepare_reminders(occurrence, 120, renderer=Renderer())
+        assert rerun.due == () and rerun.in_channel == ()
     async with sessions() as session:
         count = await session.scalar(select(func.count()).select_from(ReminderDelivery))
+        effects = list(await session.scalars(select(Effect).order_by(Effect.id)))
     assert count == 2
+    assert [(e.kind.value, e.dedupe_key) for e in effects] == [
+        ("dm", "reminder:1"),
+        ("channel_post", "reminder-channel:1:2:00:00"),
+    ]
+    assert [status for _, _, status, _ in await service.ledger(occurrence)] == ["queued"] * 2
     async with sessions.begin() as session:
         session.add(
             ReminderDelivery(
