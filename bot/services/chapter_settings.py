@@ -13,12 +13,24 @@ from db.models import ChapterSettings
 
 DEFAULT_KEY_ROLES = ("facilitator", "note-taker")
 
+#: Whether the bot records meeting attendance yet. While it doesn't, no chapter could meet a
+#: meeting criterion, so the default asks for none (``meeting_months`` 0) and /chapter criteria
+#: and /chapter info say attendance is not recorded. **Meetings feature: once attendance is
+#: recorded (``chapter_meeting`` rows with ``attendee_count``), set this to True** — the default
+#: becomes a meeting with attendance each month again, for every guild that never chose its own
+#: ``meeting_months``, and the notes disappear.
+MEETING_ATTENDANCE_RECORDED = False
+#: Said wherever the meeting criterion is shown while attendance is not recorded.
+ATTENDANCE_NOT_RECORDED = "meeting attendance is not recorded yet"
+#: ``meeting_months`` of a guild that never chose one.
+DEFAULT_MEETING_MONTHS = 1 if MEETING_ATTENDANCE_RECORDED else 0
+
 
 @dataclass(frozen=True, slots=True)
 class GuildChapterSettings:
     guild_id: int
     min_members: int = 5
-    meeting_months: int = 1
+    meeting_months: int = DEFAULT_MEETING_MONTHS
     require_agreements: bool = True
     key_roles: tuple[str, ...] = DEFAULT_KEY_ROLES
     map_min_members: int = 5
@@ -40,7 +52,7 @@ def _view(row: ChapterSettings | None, guild_id: int) -> GuildChapterSettings:
     return GuildChapterSettings(
         guild_id=guild_id,
         min_members=row.min_members,
-        meeting_months=row.meeting_months,
+        meeting_months=DEFAULT_MEETING_MONTHS if row.meeting_months is None else row.meeting_months,
         require_agreements=row.require_agreements,
         key_roles=tuple(r for r in row.key_roles.split(",") if r),
         map_min_members=row.map_min_members,
@@ -83,7 +95,7 @@ class ChapterSettingsService:
                 row = ChapterSettings(
                     guild_id=guild_id,
                     min_members=defaults.min_members,
-                    meeting_months=defaults.meeting_months,
+                    meeting_months=None,  # the default, whatever it is when read
                     require_agreements=defaults.require_agreements,
                     key_roles=",".join(defaults.key_roles),
                     map_min_members=defaults.map_min_members,

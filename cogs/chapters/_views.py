@@ -11,7 +11,11 @@ import discord
 
 from bot.interactions import ErrorHandlingView, handle_interaction_error
 from bot.limits import EMBED_FIELD_VALUE_MAX, clip, fit_embed, join_lines
-from bot.services.chapter_settings import GuildChapterSettings
+from bot.services.chapter_settings import (
+    ATTENDANCE_NOT_RECORDED,
+    MEETING_ATTENDANCE_RECORDED,
+    GuildChapterSettings,
+)
 from bot.services.chapters import (
     AgreementSummary,
     ChapterDetails,
@@ -149,6 +153,8 @@ def info_embed(details: ChapterDetails) -> discord.Embed:
     meeting = f"Next meeting: {NO_MEETINGS}"
     if details.criteria.last_meeting_at is not None:
         meeting += f" · last meeting {timestamp(details.criteria.last_meeting_at, 'D')}"
+    if not MEETING_ATTENDANCE_RECORDED:
+        meeting += f"\n{ATTENDANCE_NOT_RECORDED.capitalize()}."
     embed.add_field(name="Meetings", value=meeting, inline=False)
     if details.history:
         latest = details.history[0]
@@ -228,11 +234,19 @@ def list_embed(chapters: Sequence[ChapterSummary], filters: str) -> discord.Embe
 
 
 def settings_text(settings: GuildChapterSettings) -> str:
-    meetings = (
-        "not required"
-        if settings.meeting_months == 0
-        else f"at least one with attendance in each of the last {settings.meeting_months} month(s)"
-    )
+    if settings.meeting_months == 0:
+        meetings = "not required"
+        if not MEETING_ATTENDANCE_RECORDED:
+            meetings += f" ({ATTENDANCE_NOT_RECORDED})"
+    else:
+        meetings = (
+            f"at least one with attendance in each of the last {settings.meeting_months} month(s)"
+        )
+        if not MEETING_ATTENDANCE_RECORDED:
+            meetings += (
+                f". But {ATTENDANCE_NOT_RECORDED}, so no chapter can meet this: "
+                "set meeting_months:0 until it is"
+            )
     category = f"<#{settings.category_id}>" if settings.category_id else "none (top of the list)"
     return "\n".join(
         [

@@ -160,7 +160,8 @@ class ChapterSettings(Base):
 
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     min_members: Mapped[int] = mapped_column(Integer, default=5)
-    meeting_months: Mapped[int] = mapped_column(Integer, default=1)
+    #: NULL: the bot's default (see ``bot.services.chapter_settings.DEFAULT_MEETING_MONTHS``).
+    meeting_months: Mapped[int | None] = mapped_column(Integer)
     require_agreements: Mapped[bool] = mapped_column(Boolean, default=True)
     key_roles: Mapped[str] = mapped_column(String(200), default="facilitator,note-taker")
     map_min_members: Mapped[int] = mapped_column(Integer, default=5)

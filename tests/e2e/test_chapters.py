@@ -121,8 +121,11 @@ async def test_propose_creates_role_and_private_channel(world: World) -> None:
 
 async def test_members_join_until_formal_and_it_is_announced(world: World) -> None:
     organizers = await organizers_channel(world)
-    # criteria by command: meetings are not recorded yet, so don't require them here
-    ix = await world.slash(world.organizer_id, "chapter", "criteria", meeting_months=0)
+    # the default criteria ask for no meetings while attendance is not recorded, and say so
+    ix = await world.slash(world.organizer_id, "chapter", "criteria")
+    shown = content(await answer(ix))
+    assert "**Meetings:** not required (meeting attendance is not recorded yet)" in shown
+    ix = await world.slash(world.organizer_id, "chapter", "criteria", min_members=5)
     assert "Saved" in content(await answer(ix))
     # re-evaluating every chapter (~2 s for 300 on SQLite) comes after the answer
     assert (await ix.response())["type"] == DEFERRED
@@ -184,8 +187,18 @@ async def test_members_join_until_formal_and_it_is_announced(world: World) -> No
     embed = info["embeds"][0]
     text = str(embed)
     assert "formal" in text and "no meetings scheduled" in text
+    assert "Meeting attendance is not recorded yet." in text
+    assert "meetings not required (meeting attendance is not recorded yet)" in text
     assert flags(info) & EPHEMERAL
     world.twin.assert_no_spec_violations()
+
+
+async def test_asking_for_meetings_says_attendance_is_not_recorded_yet(world: World) -> None:
+    ix = await world.slash(world.organizer_id, "chapter", "criteria", meeting_months=1)
+    saved = content(await answer(ix))
+    assert "in each of the last 1 month(s). But meeting attendance is not recorded yet" in saved
+    assert "set meeting_months:0 until it is" in saved
+    assert (await world.services.chapter_settings.get(world.guild_id)).meeting_months == 1
 
 
 async def test_join_button_on_the_proposal(world: World) -> None:

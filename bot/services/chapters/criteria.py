@@ -11,7 +11,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.chapter_settings import GuildChapterSettings
+from bot.services.chapter_settings import (
+    ATTENDANCE_NOT_RECORDED,
+    MEETING_ATTENDANCE_RECORDED,
+    GuildChapterSettings,
+)
 from bot.services.chapters.results import CriteriaReport, CriterionResult
 from bot.services.chapters.text import plural
 from db.models import ChapterAgreement, ChapterMeeting, ChapterMember, ChapterRoleAssignment
@@ -72,8 +76,11 @@ async def _meetings(
     last_meeting: datetime | None,
 ) -> CriterionResult:
     months = settings.meeting_months
+    unrecorded = "" if MEETING_ATTENDANCE_RECORDED else f" ({ATTENDANCE_NOT_RECORDED})"
     if months <= 0:
-        return CriterionResult("meetings", "Meetings", True, False, "meetings not required")
+        return CriterionResult(
+            "meetings", "Meetings", True, False, f"meetings not required{unrecorded}"
+        )
     since = months_before(now, months)
     held = list(
         await session.scalars(
@@ -95,6 +102,11 @@ async def _meetings(
         detail = f"a meeting with attendance {span}"
     elif last_meeting is None:
         detail = f"no meetings recorded (needs a meeting with attendance {span})"
+        if not MEETING_ATTENDANCE_RECORDED:
+            detail = (
+                f"needs a meeting with attendance {span}, but {ATTENDANCE_NOT_RECORDED}: "
+                "an organizer can set /chapter criteria meeting_months:0 until it is"
+            )
     else:
         start, end = missing_windows[0]
         detail = (

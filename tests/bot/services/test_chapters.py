@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
-from bot.services.chapter_settings import ChapterSettingsService
+from bot.services.chapter_settings import (
+    DEFAULT_MEETING_MONTHS,
+    MEETING_ATTENDANCE_RECORDED,
+    ChapterSettingsService,
+)
 from bot.services.chapters import (
     LAPSE_AFTER,
     ChapterService,
@@ -21,7 +25,7 @@ from bot.services.chapters import (
     normalize_role,
 )
 from bot.services.places import AmbiguousPlace, Gazetteer, PlaceNotFound
-from db.models import ChapterMeeting, ChapterStatusChange, OrganizerRegion
+from db.models import ChapterMeeting, ChapterSettings, ChapterStatusChange, OrganizerRegion
 
 GUILD = 1000
 OTHER_GUILD = 2000
@@ -184,11 +188,39 @@ async def test_forming_becomes_formal_when_all_criteria_met_without_meetings(
     assert "note-taker role was assigned" in history[-1][2]
 
 
+async def test_the_default_criteria_can_be_met_while_attendance_is_not_recorded(
+    service: ChapterService,
+    settings: ChapterSettingsService,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Until the meetings feature records attendance (MEETING_ATTENDANCE_RECORDED), the default
+    asks for no meetings, and says why; a guild that saves other criteria keeps that default."""
+    assert not MEETING_ATTENDANCE_RECORDED
+    await settings.update(GUILD, min_members=5)
+    async with sessions() as session:
+        row = await session.get(ChapterSettings, GUILD)
+        assert row is not None and row.meeting_months is None  # the default, not a copy of it
+    assert (await settings.get(GUILD)).meeting_months == DEFAULT_MEETING_MONTHS == 0
+    chapter = await service.propose(GUILD, FOUNDER, "Chicago")
+    report = (await service.details(GUILD, chapter.id)).criteria
+    [meetings] = [c for c in report.results if c.key == "meetings"]
+    assert meetings.met and not meetings.required
+    assert meetings.detail == "meetings not required (meeting attendance is not recorded yet)"
+    await make_functioning(service, chapter.id)
+    change = await service.assign_role(
+        GUILD, chapter.id, "note-taker", 2, actor_id=FOUNDER, actor_is_organizer=False
+    )
+    assert [t.to_status for t in change.transitions] == [ChapterStatus.FORMAL]
+    assert "meeting" not in change.transitions[0].reason
+
+
 async def test_meeting_months_one_requires_a_meeting_with_attendance_in_the_last_month(
     service: ChapterService,
+    settings: ChapterSettingsService,
     sessions: async_sessionmaker[AsyncSession],
     clock: FakeClock,
 ) -> None:
+    await settings.update(GUILD, meeting_months=1)
     chapter = await service.propose(GUILD, FOUNDER, "Chicago")
     await make_functioning(service, chapter.id)
     await service.assign_role(
@@ -197,7 +229,8 @@ async def test_meeting_months_one_requires_a_meeting_with_attendance_in_the_last
     details = await service.details(GUILD, chapter.id)
     assert details.chapter.status == ChapterStatus.FORMING
     assert [c.key for c in details.criteria.missing] == ["meetings"]
-    assert "no meetings recorded" in details.criteria.missing[0].detail
+    assert "meeting attendance is not recorded yet" in details.criteria.missing[0].detail
+    assert "meeting_months:0" in details.criteria.missing[0].detail
 
     # a meeting without attendance and one too long ago do not count
     await add_meeting(sessions, chapter.id, clock.now() - timedelta(days=2), 0)
