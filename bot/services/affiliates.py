@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.errors import Conflict, InvalidInput, NotFound
 from bot.services import sanitize
 from bot.services.places import Gazetteer, Place, normalize
 from db.models import Affiliate
+from db.session import Sessions
 
 MAX_NAME = 100
 MAX_DESCRIPTION = 500
@@ -95,9 +95,7 @@ def clean_description(description: str | None) -> str:
 
 
 class AffiliateService:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, places: Gazetteer
-    ) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock, places: Gazetteer) -> None:
         self._sessions = sessions
         self._clock = clock
         self._places = places
@@ -133,7 +131,7 @@ class AffiliateService:
         )
         duplicate = Conflict(f"An affiliate named “{cleaned}” is already registered.")
         try:
-            async with self._sessions.begin() as session:
+            async with self._sessions.write() as session:
                 existing = await session.scalar(
                     select(Affiliate.id).where(
                         Affiliate.guild_id == guild_id,
@@ -150,7 +148,7 @@ class AffiliateService:
 
     async def list_active(self, guild_id: int) -> list[AffiliateView]:
         """Active affiliates by name (at most 200)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = (
                 await session.scalars(
                     select(Affiliate)
@@ -162,7 +160,7 @@ class AffiliateService:
         return [_view(r) for r in rows]
 
     async def count(self, guild_id: int) -> int:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             count = await session.scalar(
                 select(func.count())
                 .select_from(Affiliate)
@@ -172,7 +170,7 @@ class AffiliateService:
 
     async def remove(self, guild_id: int, name: str) -> AffiliateView:
         key = name_key(name)
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.scalar(
                 select(Affiliate).where(
                     Affiliate.guild_id == guild_id,

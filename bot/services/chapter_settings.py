@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.errors import InvalidInput
 from db.models import ChapterSettings
+from db.session import Sessions
 
 DEFAULT_KEY_ROLES = ("facilitator", "note-taker")
 
@@ -67,12 +68,12 @@ async def load_chapter_settings(session: AsyncSession, guild_id: int) -> GuildCh
 
 
 class ChapterSettingsService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
 
     async def get(self, guild_id: int) -> GuildChapterSettings:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             return await load_chapter_settings(session, guild_id)
 
     async def update(self, guild_id: int, **changes: Any) -> GuildChapterSettings:
@@ -88,7 +89,7 @@ class ChapterSettingsService:
         if "key_roles" in changes:
             roles = tuple(r.strip().lower() for r in changes["key_roles"] if r.strip())
             changes["key_roles"] = ",".join(roles)
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(ChapterSettings, guild_id)
             if row is None:
                 defaults = GuildChapterSettings(guild_id)

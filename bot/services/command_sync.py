@@ -6,10 +6,9 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from bot.clock import Clock
 from db.models import CommandSyncState
+from db.session import Sessions
 
 
 def payload_hash(payload: list[dict[str, Any]]) -> str:
@@ -18,17 +17,17 @@ def payload_hash(payload: list[dict[str, Any]]) -> str:
 
 
 class CommandSyncService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
 
     async def is_current(self, scope: str, digest: str) -> bool:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(CommandSyncState, scope)
             return row is not None and row.payload_hash == digest
 
     async def record(self, scope: str, digest: str) -> None:
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(CommandSyncState, scope)
             if row is None:
                 session.add(

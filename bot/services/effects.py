@@ -23,10 +23,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from db.models import DirectMessageState, Effect, EffectKind, EffectStatus
+from db.session import Sessions
 
 __all__ = [
     "DmState",
@@ -345,7 +346,7 @@ EffectListener = Callable[[], None]
 class EffectService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         clock: Clock,
         *,
         max_attempts: int = 8,
@@ -384,7 +385,7 @@ class EffectService:
 
     async def enqueue_now(self, *requests: EffectRequest) -> list[int]:
         """Write effects in a transaction of their own (nothing else changes with them)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             return await self.enqueue(session, *requests)
 
     async def _insert(self, session: AsyncSession, request: EffectRequest, now: datetime) -> int:
@@ -436,7 +437,7 @@ class EffectService:
     # -- reading ---------------------------------------------------------------------------------
 
     async def get(self, effect_id: int) -> EffectRecord | None:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(Effect, effect_id)
             return EffectRecord.from_row(row) if row else None
 
@@ -460,13 +461,13 @@ class EffectService:
             query = query.where(Effect.subject == subject)
         if dedupe_key is not None:
             query = query.where(Effect.dedupe_key == dedupe_key)
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(query.order_by(Effect.id))
             return [EffectRecord.from_row(r) for r in rows]
 
     async def counts(self) -> dict[str, int]:
         """Rows per status (for /about and tests)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(Effect.status, func.count()).group_by(Effect.status)
             )
@@ -474,7 +475,7 @@ class EffectService:
 
     async def next_wake(self) -> datetime | None:
         """When a pending effect next becomes claimable (its attempt time or its lease's end)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(Effect.next_attempt_at, Effect.locked_until).where(
                     Effect.status == EffectStatus.PENDING
@@ -503,7 +504,7 @@ class EffectService:
             .where(claimable, Effect.next_attempt_at <= now)
             .subquery()
         )
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             busy = set(
                 await session.scalars(
                     select(Effect.subject).where(
@@ -551,7 +552,7 @@ class EffectService:
     ) -> bool:
         """Done. ``result_id`` is what Discord returned (a message id); ``note`` says why
         nothing had to be done (e.g. the member had left). False if the claim was lost."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             result = await session.execute(
                 update(Effect)
                 .where(self._held(record))
@@ -591,13 +592,13 @@ class EffectService:
         }
         if not count_attempt:
             values["attempts"] = Effect.attempts - 1
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             await session.execute(update(Effect).where(self._held(record)).values(**values))
         return Outcome(record, EffectStatus.PENDING)
 
     async def mark_failed(self, record: EffectRecord, error: str) -> Outcome:
         """Failed for good, with the reason; organizers are to be told (except for reports)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             result = await session.execute(
                 update(Effect)
                 .where(self._held(record))
@@ -615,7 +616,7 @@ class EffectService:
 
     async def release(self, record: EffectRecord) -> None:
         """Give a claim back without counting the attempt (the worker is shutting down)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             await session.execute(
                 update(Effect)
                 .where(self._held(record))
@@ -625,7 +626,7 @@ class EffectService:
     # -- direct messages -------------------------------------------------------------------------
 
     async def dm_state(self, user_id: int) -> DmState:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(DirectMessageState, user_id)
         if row is None:
             return DmState(user_id, None, closed=False)
@@ -634,7 +635,7 @@ class EffectService:
 
     async def remember_dm_channel(self, user_id: int, channel_id: int | None) -> None:
         """Store (or with None forget) the member's DM channel, so a warm send is one request."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(DirectMessageState, user_id)
             if row is None:
                 row = DirectMessageState(user_id=user_id)
@@ -648,7 +649,7 @@ class EffectService:
         now = self._clock.now()
         user_id = int(record.payload["user_id"])
         fallback = record.payload.get("fallback")
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             result = await session.execute(
                 update(Effect)
                 .where(self._held(record))
@@ -674,7 +675,7 @@ class EffectService:
 
     async def dms_open(self, user_id: int) -> None:
         """A DM went through: whatever was recorded as closed no longer holds."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(DirectMessageState, user_id)
             if row is not None and row.closed_at is not None:
                 row.closed_at = None
@@ -687,7 +688,7 @@ class EffectService:
         if not wanted:
             return set()
         since = self._clock.now() - DM_CLOSED_RECHECK
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(DirectMessageState.user_id).where(
                     DirectMessageState.user_id.in_(wanted),

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import process
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.errors import InvalidInput
 from db.models import GuildConfig
+from db.session import Sessions
 
 TZ_LIST_URL = "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones"
 
@@ -57,12 +57,12 @@ class GuildSettings:
 
 
 class GuildService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
 
     async def get(self, guild_id: int) -> GuildSettings:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(GuildConfig, guild_id)
         if row is None:
             return GuildSettings(guild_id, None, None, "UTC", configured=False)
@@ -80,7 +80,7 @@ class GuildService:
         """Update only what was given; the first call creates the guild's configuration."""
         tz = validate_timezone(timezone) if timezone is not None else None
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(GuildConfig, guild_id)
             if row is None:
                 row = GuildConfig(guild_id=guild_id, timezone="UTC", created_at=now)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.errors import InvalidInput, NotFound
@@ -32,6 +32,7 @@ from db.models import (
     MarkerKind,
     MemberProfile,
 )
+from db.session import Sessions
 
 PACE_WINDOW = timedelta(days=90)
 MIN_PACE_SPAN = timedelta(days=7)
@@ -339,7 +340,7 @@ def progress_of(
 
 
 class MarkerService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
 
@@ -361,7 +362,7 @@ class MarkerService:
             )
         now = self._clock.now()
         when = parse_deadline(deadline, now.date())
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.scalar(
                 select(Marker).where(Marker.guild_id == guild_id, Marker.kind == marker_kind)
             )
@@ -376,7 +377,7 @@ class MarkerService:
 
     async def remove_marker(self, guild_id: int, kind: str | MarkerKind) -> None:
         marker_kind = parse_kind(kind)
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             result = await session.execute(
                 delete(Marker).where(Marker.guild_id == guild_id, Marker.kind == marker_kind)
             )
@@ -386,7 +387,7 @@ class MarkerService:
                 )
 
     async def list_markers(self, guild_id: int) -> list[MarkerView]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = (await session.scalars(select(Marker).where(Marker.guild_id == guild_id))).all()
         order = list(MarkerKind)
         return sorted((_marker_view(r) for r in rows), key=lambda m: order.index(m.kind))
@@ -395,7 +396,7 @@ class MarkerService:
 
     async def report(self, guild_id: int) -> MarkersReport:
         now = self._clock.now()
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             markers = {
                 m.kind: m
                 for m in (
@@ -481,14 +482,14 @@ class MarkerService:
     # ------------------------------------------------------------------ alerts
 
     async def has_markers(self, guild_id: int) -> bool:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             count = await session.scalar(
                 select(func.count()).select_from(Marker).where(Marker.guild_id == guild_id)
             )
             return bool(count)
 
     async def guilds_with_markers(self) -> list[int]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             return list((await session.scalars(select(Marker.guild_id).distinct())).all())
 
     async def check_alerts(self, guild_id: int) -> list[MarkerAlert]:
@@ -504,7 +505,7 @@ class MarkerService:
         lead = timedelta(days=report.lead_days)
         alerts: list[MarkerAlert] = []
         quiet: dict[MarkerKind, str] = {}
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             told = {
                 MarkerKind(kind): state
                 for kind, state in (
@@ -537,7 +538,7 @@ class MarkerService:
     async def _record(
         self, guild_id: int, kind: MarkerKind, state: str, previous: str | None
     ) -> bool:
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.scalar(
                 select(Marker).where(Marker.guild_id == guild_id, Marker.kind == kind)
             )

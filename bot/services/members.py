@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.errors import InvalidInput, NotFound
 from bot.services.places import Gazetteer, Place
 from bot.services.sanitize import clean_name
 from db.models import MemberProfile
+from db.session import Sessions
 
 MAX_DISPLAY_NAME = 100
 MAX_CITY_QUERY = 200
@@ -102,9 +102,7 @@ def _place_columns(place: Place | None) -> dict[str, object]:
 
 
 class MemberService:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, places: Gazetteer
-    ) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock, places: Gazetteer) -> None:
         self._sessions = sessions
         self._clock = clock
         self._places = places
@@ -126,7 +124,7 @@ class MemberService:
     # ---------------------------------------------------------------- profiles
 
     async def get(self, guild_id: int, user_id: int) -> ProfileView | None:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(MemberProfile, (guild_id, user_id))
             return _view(row) if row else None
 
@@ -136,7 +134,7 @@ class MemberService:
         """Set where a member lives; reusable by onboarding. Creates the profile if needed."""
         place = self.resolve_city(query)
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(MemberProfile, (guild_id, user_id))
             if row is None:
                 row = MemberProfile(guild_id=guild_id, user_id=user_id, joined_at=now)
@@ -164,7 +162,7 @@ class MemberService:
                 cache[query] = self.resolve_city(query)
             resolved[user_id] = cache[query]
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             existing = set(
                 (
                     await session.scalars(
@@ -206,7 +204,7 @@ class MemberService:
 
     async def clear_city(self, guild_id: int, user_id: int) -> ProfileView:
         """Forget a member's city (the membership record stays, for the member counts)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(MemberProfile, (guild_id, user_id))
             if row is None or row.geoname_id is None:
                 raise NotFound("You have no city set, so there is nothing to forget.")
@@ -228,7 +226,7 @@ class MemberService:
         keeps their city and gets a new join time."""
         now = self._clock.now()
         joined_at = min(joined_at or now, now)  # Discord's clock may run a little ahead
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(MemberProfile, (guild_id, user_id))
             if row is None:
                 row = MemberProfile(
@@ -249,7 +247,7 @@ class MemberService:
     async def member_left(self, guild_id: int, user_id: int, at: datetime | None = None) -> bool:
         """Record a leave; False if the member was unknown or had already left."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(MemberProfile, (guild_id, user_id))
             if row is None or row.left_at is not None:
                 return False
@@ -266,7 +264,7 @@ class MemberService:
         """
         now = self._clock.now()
         listed = {m.user_id: m for m in members if not m.bot}
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             known = {
                 user_id: left_at
                 for user_id, left_at in (
@@ -323,7 +321,7 @@ class MemberService:
         )
 
     async def count_active(self, guild_id: int) -> int:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             count = await session.scalar(
                 select(func.count())
                 .select_from(MemberProfile)

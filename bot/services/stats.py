@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from db.models import (
@@ -18,6 +17,7 @@ from db.models import (
     Timer,
     TimerStatus,
 )
+from db.session import Sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class Stats:
 
 
 class StatsService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
     async def snapshot(self, guild_id: int | None = None) -> Stats:
@@ -50,7 +50,7 @@ class StatsService:
             query = select(func.count()).where(*where)
             return query if guild_id is None else query.where(guild == guild_id)
 
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             guilds = await session.scalar(select(func.count()).select_from(GuildConfig))
             rows = await session.execute(select(Timer.status, func.count()).group_by(Timer.status))
             by_status = {status: n for status, n in rows.all()}

@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from db.models import Timer, TimerStatus
+from db.session import Sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ TimerListener = Callable[[TimerRecord], None]
 
 
 class TimerService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(self, sessions: Sessions, clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
         self._listeners: list[TimerListener] = []
@@ -93,7 +94,7 @@ class TimerService:
             created_at=now,
         )
         try:
-            async with self._sessions.begin() as session:
+            async with self._sessions.write() as session:
                 session.add(row)
         except IntegrityError:
             if key is None:
@@ -110,7 +111,7 @@ class TimerService:
         self, when: datetime, event: str, payload: dict[str, Any] | None, *, key: str
     ) -> TimerRecord:
         """Move the keyed timer to ``when`` (creating it if needed), e.g. the next daily run."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.scalar(select(Timer).where(Timer.key == key))
             if row is None:
                 row = Timer(event=event, key=key, created_at=self._clock.now())
@@ -170,18 +171,18 @@ class TimerService:
             self._notify(TimerRecord.from_row(row))
 
     async def get(self, timer_id: int) -> TimerRecord | None:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(Timer, timer_id)
             return TimerRecord.from_row(row) if row else None
 
     async def get_by_key(self, key: str) -> TimerRecord | None:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(select(Timer).where(Timer.key == key))
             return TimerRecord.from_row(row) if row else None
 
     async def cancel(self, timer_id: int) -> bool:
         """Cancel a pending timer; returns False if it had already finished."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             result = await session.execute(
                 update(Timer)
                 .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
@@ -194,7 +195,7 @@ class TimerService:
         return await self.cancel(record.id) if record else False
 
     async def pending(self, *, due_before: datetime | None = None) -> list[TimerRecord]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             query = select(Timer).where(Timer.status == TimerStatus.PENDING)
             if due_before is not None:
                 query = query.where(Timer.run_at <= due_before)
@@ -204,7 +205,7 @@ class TimerService:
     async def claim(self, timer_id: int, lease: timedelta) -> TimerRecord | None:
         """Take a pending, due, unlocked timer for ``lease``; None if another run holds it."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             result = await session.execute(
                 update(Timer)
                 .where(
@@ -235,7 +236,7 @@ class TimerService:
 
     async def release(self, timer_id: int, *, claimed_until: datetime | None = None) -> None:
         """Give back a claim without counting the attempt (the run was interrupted)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             await session.execute(
                 update(Timer)
                 .where(self._held(timer_id, claimed_until))
@@ -243,7 +244,7 @@ class TimerService:
             )
 
     async def mark_done(self, timer_id: int, *, claimed_until: datetime | None = None) -> None:
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             await session.execute(
                 update(Timer)
                 .where(self._held(timer_id, claimed_until))
@@ -258,7 +259,7 @@ class TimerService:
         *,
         claimed_until: datetime | None = None,
     ) -> TimerRecord | None:
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(Timer, timer_id)
             if (
                 row is None
@@ -277,7 +278,7 @@ class TimerService:
     async def mark_failed(
         self, timer_id: int, error: str, *, claimed_until: datetime | None = None
     ) -> None:
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             await session.execute(
                 update(Timer)
                 .where(self._held(timer_id, claimed_until))

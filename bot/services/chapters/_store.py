@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.errors import Conflict, NotAllowed, NotFound
@@ -30,6 +30,7 @@ from db.models import (
     ChapterStatus,
     ChapterStatusChange,
 )
+from db.session import Sessions
 
 
 def summary_of(chapter: Chapter, member_count: int) -> ChapterSummary:
@@ -85,7 +86,7 @@ class ChapterStore:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         clock: Clock,
         places: Gazetteer,
         *,

@@ -23,7 +23,7 @@ class ChapterAgreements(ChapterStore):
     ) -> AgreementSummary:
         body = clean_text(text, what="agreement", limit=AGREEMENT_MAX_CHARS)
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._active_chapter(session, guild_id, chapter_id)
             is_member = await session.get(ChapterMember, (chapter.id, actor_id)) is not None
             if not (is_member or actor_is_organizer):
@@ -39,7 +39,7 @@ class ChapterAgreements(ChapterStore):
             return agreement_summary(row)
 
     async def list_agreements(self, guild_id: int, chapter_id: int) -> list[AgreementSummary]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             chapter = await self._chapter(session, guild_id, chapter_id)
             rows = await session.scalars(
                 select(ChapterAgreement)
@@ -58,7 +58,7 @@ class ChapterAgreements(ChapterStore):
         actor_is_organizer: bool,
     ) -> AgreementChange:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             await self._require_steward(
                 session, chapter, actor_id, actor_is_organizer, "adopt agreements"

@@ -37,7 +37,7 @@ class ChapterFounding(ChapterStore):
         self, guild_id: int, user_id: int, place: Place, chosen: str | None
     ) -> ChapterSummary:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             existing = await session.scalar(
                 select(Chapter).where(
                     Chapter.guild_id == guild_id,
@@ -127,7 +127,7 @@ class ChapterFounding(ChapterStore):
         channel_id: int | None = None,
     ) -> ChapterSummary:
         """Remember the Discord role/channel created for the chapter (None leaves it as is)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if role_id is not None:
                 chapter.role_id = role_id
@@ -139,7 +139,7 @@ class ChapterFounding(ChapterStore):
         self, guild_id: int, chapter_id: int, *, role: bool = False, channel: bool = False
     ) -> None:
         """Drop a recorded role/channel id that no longer exists on Discord (deleted by hand)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if role:
                 chapter.role_id = None

@@ -34,7 +34,7 @@ from db.models import (
 
 class ChapterLookups(ChapterStore):
     async def get(self, guild_id: int, chapter_id: int) -> ChapterSummary:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             chapter = await self._chapter(session, guild_id, chapter_id)
             return await self._summary(session, chapter)
 
@@ -47,7 +47,7 @@ class ChapterLookups(ChapterStore):
         query = text.strip()
         if not query:
             raise InvalidInput("Name a chapter: start typing and pick one from the list.")
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await self._guild_chapters(session, guild_id, include_inactive=True)
             usable = [c for c in rows if include_inactive or c.status in ACTIVE_STATUSES]
             chapter = self._match(query, usable)
@@ -82,7 +82,7 @@ class ChapterLookups(ChapterStore):
     ) -> list[ChapterSummary]:
         """For autocomplete: names or cities starting with / containing ``text``, then fuzzy."""
         key = normalize(text)
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await self._guild_chapters(session, guild_id, include_inactive=include_inactive)
             counts = await self._member_counts(session, [c.id for c in rows])
         if key:
@@ -124,7 +124,7 @@ class ChapterLookups(ChapterStore):
         """Chapters by continent, country, region and name. ``region`` is a state or province
         code or name ("CA", "California", "US-CA"), a country code, or an organizer region."""
         include_inactive = status is not None and status not in ACTIVE_STATUSES
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await self._guild_chapters(session, guild_id, include_inactive=include_inactive)
             if status is not None:
                 rows = [c for c in rows if c.status == status]
@@ -175,7 +175,7 @@ class ChapterLookups(ChapterStore):
 
     async def chapters_of(self, guild_id: int, user_id: int) -> list[ChapterSummary]:
         """The active chapters ``user_id`` belongs to."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = list(
                 await session.scalars(
                     select(Chapter)
@@ -193,7 +193,7 @@ class ChapterLookups(ChapterStore):
 
     async def details(self, guild_id: int, chapter_id: int) -> ChapterDetails:
         now = self._clock.now()
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             chapter = await self._chapter(session, guild_id, chapter_id)
             settings = await load_chapter_settings(session, guild_id)
             members = await self._members(session, chapter.id)

@@ -24,7 +24,7 @@ class ChapterMembership(ChapterStore):
 
     async def _join(self, guild_id: int, chapter_id: int, user_id: int) -> MembershipChange:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             if await session.get(ChapterMember, (chapter.id, user_id)) is not None:
                 raise Conflict(f"You're already a member of {chapter.name}.")
@@ -43,7 +43,7 @@ class ChapterMembership(ChapterStore):
 
     async def leave(self, guild_id: int, chapter_id: int, user_id: int) -> MembershipChange:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             membership = await session.get(ChapterMember, (chapter.id, user_id))
             if membership is None:
@@ -52,7 +52,7 @@ class ChapterMembership(ChapterStore):
 
     async def remove_member_everywhere(self, guild_id: int, user_id: int) -> list[MembershipChange]:
         """The member left the server: take them out of every chapter (and its roles)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter_ids = await session.scalars(
                 select(ChapterMember.chapter_id)
                 .join(Chapter, Chapter.id == ChapterMember.chapter_id)
@@ -69,7 +69,7 @@ class ChapterMembership(ChapterStore):
         """Reconcile with the guild's member list: members who left the server while the bot
         was away (a fresh IDENTIFY replays no leaves) leave their chapters too."""
         present = set(present_user_ids)
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             rows = await session.execute(
                 select(ChapterMember.chapter_id, ChapterMember.user_id)
                 .join(Chapter, Chapter.id == ChapterMember.chapter_id)

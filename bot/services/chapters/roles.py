@@ -25,7 +25,7 @@ class ChapterRoles(ChapterStore):
         and founders, and to organizers."""
         role_key = normalize_role(role)
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             await self._require_steward(
                 session, chapter, actor_id, actor_is_organizer, "assign roles"
@@ -63,7 +63,7 @@ class ChapterRoles(ChapterStore):
         actor_id: int,
         actor_is_organizer: bool,
     ) -> ChapterSummary:
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             await self._require_steward(
                 session, chapter, actor_id, actor_is_organizer, "change role rotation"
@@ -87,7 +87,7 @@ class ChapterRoles(ChapterStore):
         facilitates once and takes notes once, and no one holds both unless they are alone.
         ``actor_id=None`` is the bot itself (e.g. once per meeting) and needs no permission."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
             if actor_id is not None:
                 await self._require_steward(
@@ -132,7 +132,7 @@ class ChapterRoles(ChapterStore):
 
     async def rotate_if_enabled(self, guild_id: int, chapter_id: int) -> RotationResult | None:
         """For the meetings feature: rotate once per meeting when the chapter opted in."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             chapter = await self._chapter(session, guild_id, chapter_id)
             if not chapter.rotate_roles or chapter.status not in ACTIVE_STATUSES:
                 return None

@@ -17,7 +17,7 @@ from db.models import Chapter, ChapterMember, ChapterStatus
 class ChapterStatusChanges(ChapterStore):
     async def evaluate(self, guild_id: int, chapter_id: int) -> Transition | None:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             transitions = await self._reevaluate(session, chapter, now, "an evaluation")
             return transitions[0] if transitions else None
@@ -28,7 +28,7 @@ class ChapterStatusChanges(ChapterStore):
         """Evaluate every forming, formal and at-risk chapter of the guild."""
         now = self._clock.now()
         transitions: list[Transition] = []
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             rows = list(
                 await session.scalars(
                     select(Chapter)
@@ -55,7 +55,7 @@ class ChapterStatusChanges(ChapterStore):
         if status == ChapterStatus.MERGED:
             raise InvalidInput("To merge chapters use /chapter merge, which also moves members.")
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if chapter.status == status:
                 raise Conflict(f"{chapter.name} is already {STATUS_LABELS[status]}.")
@@ -86,7 +86,7 @@ class ChapterStatusChanges(ChapterStore):
     ) -> Transition:
         why = clean_text(reason, what="reason", limit=REASON_MAX_CHARS)
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, chapter_id, lock=True)
             if chapter.status in (ChapterStatus.ARCHIVED, ChapterStatus.MERGED):
                 raise Conflict(f"{chapter.name} is already {STATUS_LABELS[chapter.status]}.")
@@ -103,7 +103,7 @@ class ChapterStatusChanges(ChapterStore):
         if source_id == target_id:
             raise InvalidInput("Pick two different chapters: the one to merge and the one to keep.")
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             locked = {  # in id order, so two merges never wait on each other's locks
                 chapter_id: await self._active_chapter(session, guild_id, chapter_id, lock=True)
                 for chapter_id in sorted((source_id, target_id))
