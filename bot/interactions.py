@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import discord
 from discord import app_commands
@@ -79,11 +81,21 @@ async def send_ephemeral(interaction: discord.Interaction, content: str) -> None
         log.warning("could not answer interaction %s", interaction.id, exc_info=True)
 
 
+def _source(interaction: discord.Interaction[Any]) -> str:
+    """What the user used, for the log: a command's name or a component's custom_id."""
+    if interaction.command is not None:
+        return f"/{interaction.command.qualified_name}"
+    data: dict[str, Any] = dict(interaction.data or {})
+    custom_id = data.get("custom_id")
+    return f"component {custom_id}" if custom_id else str(interaction.type)
+
+
 async def handle_interaction_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """The one error path of commands, views and persistent items: errors users can fix get
+    their short answer; anything else is logged with its traceback and gets the apology."""
     text = message_for(error)
     if text is None:
-        command = interaction.command.qualified_name if interaction.command else interaction.type
-        log.error("unhandled error in %s", command, exc_info=error)
+        log.error("unhandled error in %s", _source(interaction), exc_info=error)
         text = GENERIC_APOLOGY
     await send_ephemeral(interaction, text)
 
@@ -100,8 +112,41 @@ class ErrorHandlingView(discord.ui.View):
         await handle_interaction_error(interaction, error)
 
 
-class ErrorHandlingModal(discord.ui.Modal):
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction, error: Exception
-    ) -> None:
-        await handle_interaction_error(interaction, error)
+class ErrorHandlingItem:
+    """Mixin for persistent buttons and selects, listed before ``discord.ui.DynamicItem``:
+    discord.py only logs a dynamic item's errors (no view ``on_error`` is called), so the
+    callback runs ``respond`` and sends any failure through ``handle_interaction_error``."""
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.respond(interaction)
+        except Exception as error:
+            await handle_interaction_error(interaction, error)
+
+    async def respond(self, interaction: discord.Interaction[Any]) -> None:
+        raise NotImplementedError
+
+
+P = ParamSpec("P")
+ChoiceT = TypeVar("ChoiceT")
+
+
+def logged_autocomplete(
+    func: Callable[P, Awaitable[list[ChoiceT]]],
+) -> Callable[P, Coroutine[Any, Any, list[ChoiceT]]]:
+    """For every autocomplete callback: a failure offers no choices instead of leaving the menu
+    spinning. Domain errors (a half-typed chapter name) are expected and not logged as errors;
+    anything else is logged with its traceback."""
+
+    @functools.wraps(func)
+    async def autocomplete(*args: P.args, **kwargs: P.kwargs) -> list[ChoiceT]:
+        try:
+            return await func(*args, **kwargs)
+        except DomainError as error:
+            log.debug("autocomplete %s: %s", func.__qualname__, error.message)
+        except Exception:
+            log.exception("autocomplete %s failed; no choices offered", func.__qualname__)
+        return []
+
+    autocomplete.logs_errors = True  # type: ignore[attr-defined]
+    return autocomplete

@@ -12,7 +12,7 @@ from discord.ext import commands
 import bot as bot_package
 from bot.checks import organizer_only
 from bot.client import ChapterBot
-from bot.interactions import guild_of
+from bot.interactions import guild_of, logged_autocomplete
 from bot.limits import clip, fit_embed
 from bot.services.guilds import GuildSettings, suggest_timezones
 from bot.services.timers import TimerRecord
@@ -86,6 +86,7 @@ class Admin(commands.Cog):
         )
 
     @setup_command.autocomplete("timezone")
+    @logged_autocomplete
     async def timezone_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:

@@ -10,7 +10,7 @@ from discord.ext import commands
 from bot.checks import organizer_only
 from bot.choices import city_choices
 from bot.client import ChapterBot
-from bot.interactions import guild_of
+from bot.interactions import guild_of, logged_autocomplete
 from bot.limits import EMBED_DESCRIPTION_MAX, clip, fit_choices, fit_embed, join_lines
 from bot.services.affiliates import AffiliateView
 from bot.text import esc
@@ -81,6 +81,7 @@ class Affiliates(commands.Cog):
         )
 
     @register.autocomplete("city")
+    @logged_autocomplete
     async def city_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
@@ -117,6 +118,7 @@ class Affiliates(commands.Cog):
         )
 
     @remove.autocomplete("name")
+    @logged_autocomplete
     async def name_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:

@@ -14,7 +14,12 @@ from discord.ext import commands
 
 from bot.choices import city_choices
 from bot.client import ChapterBot
-from bot.interactions import guild_of, handle_interaction_error
+from bot.interactions import (
+    ErrorHandlingItem,
+    ErrorHandlingView,
+    guild_of,
+    logged_autocomplete,
+)
 from bot.limits import clip, fit_options
 from bot.services.members import ProfileView
 from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
@@ -45,7 +50,9 @@ def profile_text(view: ProfileView | None) -> str:
 
 
 class CitySelect(
-    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=r"profile:city-choice"
+    ErrorHandlingItem,
+    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
+    template=r"profile:city-choice",
 ):
     """When a city is ambiguous or misspelled: pick one of the candidates. Stateless (the
     chosen geoname id is the value), so it keeps working after a restart or hours later."""
@@ -74,22 +81,19 @@ class CitySelect(
     ) -> CitySelect:
         return cls()
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            guild = guild_of(interaction)
-            view = await interaction.client.services.members.set_city(
-                guild.id,
-                interaction.user.id,
-                self.item.values[0],
-                display_name=interaction.user.display_name,
-            )
-            await interaction.response.edit_message(content=saved_text(view), view=None)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        guild = guild_of(interaction)
+        view = await interaction.client.services.members.set_city(
+            guild.id,
+            interaction.user.id,
+            self.item.values[0],
+            display_name=interaction.user.display_name,
+        )
+        await interaction.response.edit_message(content=saved_text(view), view=None)
 
 
 def city_choice_view(places: Sequence[Place]) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
+    view = ErrorHandlingView(timeout=None)
     view.add_item(CitySelect(places))
     return view
 
@@ -132,6 +136,7 @@ class Profile(commands.Cog):
         await interaction.response.send_message(saved_text(view), ephemeral=True)
 
     @city.autocomplete("city")
+    @logged_autocomplete
     async def city_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:

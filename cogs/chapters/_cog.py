@@ -20,7 +20,7 @@ from bot.checks import is_organizer, organizer_only
 from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.errors import InvalidInput, NotFound
-from bot.interactions import guild_and_member
+from bot.interactions import guild_and_member, logged_autocomplete
 from bot.limits import CONTENT_MAX, clip, fit_choices, fit_embed, join_inline, join_lines
 from bot.notify import notify_organizers
 from bot.services.chapters import (
@@ -104,18 +104,15 @@ class _ChapterOption(app_commands.Transformer[ChapterBot]):
             interaction.guild_id, str(value), include_inactive=self.include_inactive
         )
 
+    @logged_autocomplete
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[ChapterBot], value: str
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        try:
-            found = await interaction.client.services.chapters.search(
-                interaction.guild_id, str(value), limit=25, include_inactive=self.include_inactive
-            )
-        except Exception:
-            log.exception("chapter autocomplete failed")
-            return []
+        found = await interaction.client.services.chapters.search(
+            interaction.guild_id, str(value), limit=25, include_inactive=self.include_inactive
+        )
         return [app_commands.Choice(name=choice_label(c), value=str(c.id)) for c in found]
 
 
@@ -273,6 +270,7 @@ class Chapters(
             )
 
     @propose.autocomplete("city")
+    @logged_autocomplete
     async def city_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
@@ -424,6 +422,7 @@ class Chapters(
         await self.announce(change.transitions)
 
     @roles_assign.autocomplete("role")
+    @logged_autocomplete
     async def role_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
@@ -556,19 +555,18 @@ class Chapters(
         await self.announce(change.transitions)
 
     @agreements_adopt.autocomplete("agreement")
+    @logged_autocomplete
     async def agreement_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
         raw = getattr(interaction.namespace, "chapter", None)
         if interaction.guild_id is None or not raw:
             return []
-        try:
-            chapter = await self.bot.services.chapters.resolve(interaction.guild_id, str(raw))
-            agreements = await self.bot.services.chapters.list_agreements(
-                interaction.guild_id, chapter.id
-            )
-        except Exception:  # a half-typed chapter: nothing to suggest yet
-            return []
+        # a half-typed chapter raises NotFound: no choices (logged_autocomplete)
+        chapter = await self.bot.services.chapters.resolve(interaction.guild_id, str(raw))
+        agreements = await self.bot.services.chapters.list_agreements(
+            interaction.guild_id, chapter.id
+        )
         text = current.strip().lstrip("#").lower()
         pending = [a for a in agreements if not a.adopted]
         matches = [a for a in pending if not text or text in f"{a.id} {a.text.lower()}"]
@@ -845,15 +843,13 @@ class Chapters(
         )
 
     @region_remove.autocomplete("name")
+    @logged_autocomplete
     async def region_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        try:
-            regions = await self._member_map().list_regions(interaction.guild_id)
-        except Exception:
-            return []
+        regions = await self._member_map().list_regions(interaction.guild_id)
         text = current.strip().lower()
         return [
             app_commands.Choice(name=r.name[:100], value=r.name[:100])

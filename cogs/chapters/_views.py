@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
-from bot.interactions import ErrorHandlingView, handle_interaction_error
+from bot.interactions import ErrorHandlingItem, ErrorHandlingView
 from bot.limits import EMBED_FIELD_VALUE_MAX, clip, fit_embed, join_lines
 from bot.services.chapter_settings import (
     ATTENDANCE_NOT_RECORDED,
@@ -287,6 +287,7 @@ class JoinHandler(Protocol):
 
 
 class JoinChapterButton(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"chapter:join:(?P<id>[0-9]{1,20})",
 ):
@@ -313,15 +314,12 @@ class JoinChapterButton(
     ) -> JoinChapterButton:
         return cls(int(match["id"]))
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            handler: JoinHandler | None = interaction.client.get_cog(COG_NAME)  # type: ignore[assignment]
-            if handler is None:
-                raise RuntimeError("the chapters cog is not loaded")
-            chapter_id = require_row_id(self.chapter_id, what="chapter")  # the id is user input
-            await handler.join_from_button(interaction, chapter_id)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        handler: JoinHandler | None = interaction.client.get_cog(COG_NAME)  # type: ignore[assignment]
+        if handler is None:
+            raise RuntimeError("the chapters cog is not loaded")
+        chapter_id = require_row_id(self.chapter_id, what="chapter")  # the id is user input
+        await handler.join_from_button(interaction, chapter_id)
 
 
 def join_view(chapter_id: int) -> ErrorHandlingView:

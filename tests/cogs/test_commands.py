@@ -49,4 +49,9 @@ async def test_every_cog_loads_and_command_names_are_unique_and_valid(
             assert len(params) <= 25, command.qualified_name
             for param in params:
                 assert NAME.match(param.name), (command.qualified_name, param.name)
+                if param.autocomplete:  # failures offer no choices and are logged one way
+                    callback = command._params[param.name].autocomplete
+                    assert getattr(callback, "logs_errors", False), (
+                        f"/{command.qualified_name} {param.name}: use @logged_autocomplete"
+                    )
                 assert 1 <= len(param.description) <= 100, (command.qualified_name, param.name)
