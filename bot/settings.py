@@ -5,6 +5,7 @@ Secrets have no usable default; the entry point checks them and explains what to
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     effect_rate_per_second: float = Field(default=40.0, gt=0, le=50)
     effect_burst: int = Field(default=10, ge=1)
     effect_concurrency: int = Field(default=8, ge=1)
+    gazetteer_dir: Path = Path(".cache/gazetteer")
 
     @field_validator(
         "dev_guild_id", "shard_count", "discord_api_base", "discord_gateway_url", mode="before"

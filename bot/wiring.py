@@ -55,7 +55,7 @@ def build_services(
     """``places`` can be shared between bots in one process (tests): it is read-only."""
     clock = clock or SystemClock()
     sessions = create_session_factory(engine)
-    gazetteer = places or Gazetteer()
+    gazetteer = places or Gazetteer(index_dir=settings.gazetteer_dir)
     timers = TimerService(sessions, clock)
     dispatcher = TimerDispatcher(
         timers,

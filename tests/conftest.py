@@ -38,8 +38,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(scope="session")
-def gazetteer() -> Gazetteer:
-    """One loaded gazetteer for the whole run (read-only; loading takes about a second)."""
-    places = Gazetteer()
+def gazetteer(tmp_path_factory: pytest.TempPathFactory) -> Gazetteer:
+    """One loaded gazetteer for the whole run (read-only), its index built once per run."""
+    places = Gazetteer(index_dir=tmp_path_factory.mktemp("gazetteer"))
     places.load()
     return places

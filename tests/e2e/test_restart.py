@@ -19,7 +19,9 @@ from twin import Twin
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def start_bot(twin: Twin, database_url: str, log: Path) -> asyncio.subprocess.Process:
+async def start_bot(
+    twin: Twin, database_url: str, log: Path, gazetteer: Gazetteer
+) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))}
     env.update(
         DISCORD_TOKEN=twin.token,
@@ -28,6 +30,7 @@ async def start_bot(twin: Twin, database_url: str, log: Path) -> asyncio.subproc
         DISCORD_GATEWAY_URL=twin.gateway_url,
         TIMER_REFRESH_SECONDS="0.5",  # pick up timers other processes write, quickly
         LOG_LEVEL="DEBUG",  # the token must not appear at any level
+        GAZETTEER_DIR=str(gazetteer.index_dir),  # built once for the run
     )
     with log.open("ab") as sink:
         return await asyncio.create_subprocess_exec(
@@ -36,7 +39,7 @@ async def start_bot(twin: Twin, database_url: str, log: Path) -> asyncio.subproc
 
 
 async def test_timer_created_before_hard_kill_fires_once_after_restart(
-    tmp_path: Path, twin: Twin
+    tmp_path: Path, twin: Twin, gazetteer: Gazetteer
 ) -> None:
     guild = twin.create_guild("Restart Guild")
     channel = guild.system_channel_id
@@ -44,7 +47,7 @@ async def test_timer_created_before_hard_kill_fires_once_after_restart(
     log = tmp_path / "bot.log"
     text = "Chapter meeting tonight at 7 in the library"
 
-    first = await start_bot(twin, database_url, log)
+    first = await start_bot(twin, database_url, log, gazetteer)
     try:
         await twin.wait_until_connected(timeout=45)
         engine = create_engine(database_url)
@@ -61,7 +64,7 @@ async def test_timer_created_before_hard_kill_fires_once_after_restart(
     assert [m for m in twin.messages(channel) if m["content"] == text] == []
     await asyncio.sleep(max(0.0, (due - SystemClock().now()).total_seconds()) + 0.2)
 
-    second = await start_bot(twin, database_url, log)
+    second = await start_bot(twin, database_url, log, gazetteer)
     try:
         await twin.wait_until_connected(timeout=45)
         await twin.wait_for(
