@@ -1,13 +1,14 @@
-"""Counts for /about, one small query each."""
+"""Counts for /about: one query, cached until a counted table is written."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from bot.services.read_cache import ReadCache
 from db.models import (
     Affiliate,
     Chapter,
@@ -42,36 +43,43 @@ class Stats:
 class StatsService:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
+        self._cache: ReadCache[int | None, Stats] = ReadCache(
+            sessions, GuildConfig, Timer, MemberProfile, Chapter, Affiliate
+        )
 
     async def snapshot(self, guild_id: int | None = None) -> Stats:
-        """Bot-wide timer counts; member, chapter and affiliate counts for ``guild_id`` if given."""
+        """Bot-wide timer counts; member, chapter and affiliate counts for ``guild_id`` if given.
 
-        def counted(*where: ColumnElement[bool], guild: InstrumentedAttribute[int]) -> Select[Any]:
+        Kept until one of the counted tables is written (see :mod:`bot.services.read_cache`)."""
+        return await self._cache.get(guild_id, lambda: self._count(guild_id))
+
+    async def _count(self, guild_id: int | None) -> Stats:
+        """Every count in one query."""
+
+        def counted(*where: ColumnElement[bool], guild: InstrumentedAttribute[int]) -> Any:
             query = select(func.count()).where(*where)
-            return query if guild_id is None else query.where(guild == guild_id)
+            if guild_id is not None:
+                query = query.where(guild == guild_id)
+            return query.scalar_subquery()
 
+        query = select(
+            select(func.count()).select_from(GuildConfig).scalar_subquery(),
+            select(func.count()).where(Timer.status == TimerStatus.PENDING).scalar_subquery(),
+            select(func.count()).where(Timer.status == TimerStatus.FAILED).scalar_subquery(),
+            counted(MemberProfile.left_at.is_(None), guild=MemberProfile.guild_id),
+            counted(Chapter.active.is_(True), guild=Chapter.guild_id),
+            counted(Chapter.status == ChapterStatus.FORMAL, guild=Chapter.guild_id),
+            counted(Affiliate.active.is_(True), guild=Affiliate.guild_id),
+        )
         async with self._sessions.read() as session:
-            guilds = await session.scalar(select(func.count()).select_from(GuildConfig))
-            rows = await session.execute(select(Timer.status, func.count()).group_by(Timer.status))
-            by_status = {status: n for status, n in rows.all()}
-            members = await session.scalar(
-                counted(MemberProfile.left_at.is_(None), guild=MemberProfile.guild_id)
-            )
-            chapters = await session.scalar(
-                counted(Chapter.active.is_(True), guild=Chapter.guild_id)
-            )
-            formal = await session.scalar(
-                counted(Chapter.status == ChapterStatus.FORMAL, guild=Chapter.guild_id)
-            )
-            affiliates = await session.scalar(
-                counted(Affiliate.active.is_(True), guild=Affiliate.guild_id)
-            )
+            row = (await session.execute(query)).one()
+        guilds, pending, failed, members, chapters, formal, affiliates = (n or 0 for n in row)
         return Stats(
-            configured_guilds=guilds or 0,
-            pending_timers=by_status.get(TimerStatus.PENDING, 0),
-            failed_timers=by_status.get(TimerStatus.FAILED, 0),
-            members=members or 0,
-            chapters=chapters or 0,
-            formal_chapters=formal or 0,
-            affiliates=affiliates or 0,
+            configured_guilds=guilds,
+            pending_timers=pending,
+            failed_timers=failed,
+            members=members,
+            chapters=chapters,
+            formal_chapters=formal,
+            affiliates=affiliates,
         )
