@@ -42,9 +42,9 @@ from db.models import (
     ReminderPolicy,
     ReminderPreference,
     ReminderStatus,
-    RsvpAnswer,
     Timer,
 )
+from db.models import RsvpAnswer as RsvpAnswer  # part of this service's interface
 
 TITLE_MAX_CHARS = 100
 LOCATION_MAX_CHARS = 300

@@ -1,0 +1,640 @@
+"""/meeting and /reminders: chapter meetings, RSVPs, attendance and reminder settings.
+
+Thin adapter: parse and check → ``services.meetings`` → render. Reminder timers land here and go
+to the outbox through ``MeetingService.prepare_reminders``; nothing here sends a DM itself.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.checks import is_organizer
+from bot.client import ChapterBot
+from bot.errors import InvalidInput
+from bot.interactions import ErrorHandlingView, guild_and_member, guild_of
+from bot.notify import notify_organizers
+from bot.services.chapters import ChapterSummary, Transition
+from bot.services.effects import direct_message
+from bot.services.meetings import (
+    AttendanceResult,
+    OccurrenceView,
+    RsvpAnswer,
+    SchedulePreview,
+)
+from bot.services.recurrence import format_leads
+from bot.services.timers import TimerRecord
+from bot.text import esc
+from cogs.meetings._views import (
+    ANSWER_LABELS,
+    ReminderMessages,
+    announcement,
+    clip,
+    meeting_line,
+    preview_text,
+    rsvp_view,
+    when,
+)
+
+log = logging.getLogger(__name__)
+
+SCOPE_CHOICES = [
+    app_commands.Choice(name="Only this meeting", value="this"),
+    app_commands.Choice(name="The whole series", value="series"),
+]
+
+
+class ChapterOption(app_commands.Transformer[ChapterBot]):
+    """A chapter: autocomplete by name or city (value = id); typed names work too."""
+
+    async def transform(
+        self, interaction: discord.Interaction[ChapterBot], value: str
+    ) -> ChapterSummary:
+        guild = guild_of(interaction)
+        return await interaction.client.services.chapters.resolve(guild.id, str(value))
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[ChapterBot], value: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        try:
+            found = await interaction.client.services.chapters.search(
+                interaction.guild_id, str(value), limit=25
+            )
+        except Exception:
+            log.exception("chapter autocomplete failed")
+            return []
+        return [app_commands.Choice(name=c.name[:100], value=str(c.id)) for c in found]
+
+
+class MeetingOption(app_commands.Transformer[ChapterBot]):
+    """An upcoming meeting: autocomplete by title or chapter (value = occurrence id)."""
+
+    async def transform(
+        self, interaction: discord.Interaction[ChapterBot], value: str
+    ) -> OccurrenceView:
+        guild = guild_of(interaction)
+        text = str(value).strip().lstrip("#")
+        if not text.isdigit():
+            raise InvalidInput("Pick a meeting from the list (or give its number, e.g. `#12`).")
+        return await interaction.client.services.meetings.get(guild.id, int(text))
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[ChapterBot], value: str
+    ) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        try:
+            found = await interaction.client.services.meetings.upcoming(
+                interaction.guild_id, limit=100
+            )
+        except Exception:
+            log.exception("meeting autocomplete failed")
+            return []
+        needle = str(value).lower()
+        choices = []
+        for view in found:
+            label = (
+                f"#{view.id} {view.title} · {view.chapter_name} · {view.starts_at:%b %d %H:%M} UTC"
+            )
+            if needle in label.lower():
+                choices.append(app_commands.Choice(name=label[:100], value=str(view.id)))
+        return choices[:25]
+
+
+Chapter = app_commands.Transform[ChapterSummary, ChapterOption]
+Meeting = app_commands.Transform[OccurrenceView, MeetingOption]
+
+
+class ConfirmSchedule(ErrorHandlingView):
+    """Confirm / Cancel under a schedule preview; only its author can press them."""
+
+    def __init__(self, cog: Meetings, preview: SchedulePreview, author_id: int) -> None:
+        super().__init__(timeout=600)
+        self.cog = cog
+        self.preview = preview
+        self.author_id = author_id
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.author_id:
+            await interaction.response.send_message(
+                "Only the person who scheduled this can confirm it.", ephemeral=True
+            )
+            return False
+        return True
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.success)
+    async def confirm(
+        self, interaction: discord.Interaction[ChapterBot], _: discord.ui.Button[ConfirmSchedule]
+    ) -> None:
+        self.stop()
+        await self.cog.confirm_schedule(interaction, self.preview)
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(
+        self, interaction: discord.Interaction[ChapterBot], _: discord.ui.Button[ConfirmSchedule]
+    ) -> None:
+        self.stop()
+        await interaction.response.edit_message(content="Not scheduled.", view=None)
+
+
+class CheckInPicker(discord.ui.Select["CheckInList"]):
+    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
+        assert self.view is not None
+        attendees = [int(value) for value in self.values]
+        await self.view.cog.record_attendance(
+            interaction, self.view.occurrence, attendees, self.view.notes
+        )
+
+
+class CheckInList(ErrorHandlingView):
+    """Who came: a multi-select of the chapter's members, those who said Going first."""
+
+    def __init__(
+        self,
+        cog: Meetings,
+        occurrence: OccurrenceView,
+        options: Sequence[discord.SelectOption],
+        notes: str | None,
+        author_id: int,
+    ) -> None:
+        super().__init__(timeout=900)
+        self.cog = cog
+        self.occurrence = occurrence
+        self.notes = notes
+        self.author_id = author_id
+        self.add_item(
+            CheckInPicker(
+                placeholder="Who came?",
+                min_values=1,
+                max_values=len(options),
+                options=list(options),
+                custom_id=f"meeting:attendance:{occurrence.id}",
+            )
+        )
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return interaction.user.id == self.author_id
+
+
+@app_commands.guild_only()
+class Meetings(
+    commands.GroupCog,
+    group_name="meeting",
+    group_description="Chapter meetings: schedule, list, RSVP, attendance, reminders",
+):
+    def __init__(self, bot: ChapterBot) -> None:
+        self.bot = bot
+        self.renderer = ReminderMessages()
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _is_organizer(self, member: discord.Member) -> bool:
+        return is_organizer(member, await self.bot.services.guilds.get(member.guild.id))
+
+    async def _post(
+        self,
+        channel_id: int | None,
+        guild_id: int,
+        content: str,
+        view: discord.ui.View | None = None,
+    ) -> discord.Message | None:
+        if not channel_id:
+            return None
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
+        try:
+            if view is None:
+                return await channel.send(clip(content))
+            return await channel.send(clip(content), view=view)
+        except discord.HTTPException:
+            log.warning("could not post in channel %s", channel_id, exc_info=True)
+            return None
+
+    async def _announce_transitions(self, transitions: Sequence[Transition]) -> None:
+        for transition in transitions:
+            chapter = transition.chapter
+            text = f"{esc(chapter.name)} is now {chapter.status_label}: {transition.reason}"
+            await self._post(chapter.channel_id, chapter.guild_id, text)
+            await notify_organizers(self.bot, chapter.guild_id, text)
+
+    # ------------------------------------------------------------------ schedule
+
+    @app_commands.command(name="schedule", description="Schedule a chapter's meeting or series")
+    @app_commands.describe(
+        chapter="The chapter that meets",
+        title="What the meeting is called",
+        start="First meeting in the chapter's local time: 2027-01-05 19:00 or Jan 5 7pm",
+        duration="How long: 90m, 1h30m, 2h",
+        location="An address, a voice/stage channel (#channel) or a link",
+        repeat="once, weekly, every two weeks, monthly, 1st and 15th, 1st and 3rd Tuesday",
+        until="Last day of the series (at most a year; default a year)",
+    )
+    async def schedule(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        chapter: Chapter,
+        title: app_commands.Range[str, 1, 100],
+        start: app_commands.Range[str, 1, 60],
+        duration: app_commands.Range[str, 1, 20],
+        location: app_commands.Range[str, 1, 300],
+        repeat: app_commands.Range[str, 1, 60] = "once",
+        until: app_commands.Range[str, 1, 30] | None = None,
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        preview = await self.bot.services.meetings.preview(
+            guild.id,
+            chapter.id,
+            actor_id=member.id,
+            actor_is_organizer=await self._is_organizer(member),
+            title=title,
+            start=start,
+            duration=duration,
+            location=location,
+            repeat=repeat,
+            until=until,
+        )
+        text = preview_text(preview.plan, preview.title, preview.location, preview.chapter_name)
+        await interaction.response.send_message(
+            text, view=ConfirmSchedule(self, preview, member.id), ephemeral=True
+        )
+
+    async def confirm_schedule(
+        self, interaction: discord.Interaction[ChapterBot], preview: SchedulePreview
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        series = await self.bot.services.meetings.schedule(
+            guild.id,
+            preview,
+            actor_id=member.id,
+            actor_is_organizer=await self._is_organizer(member),
+        )
+        first = series.upcoming[0]
+        await interaction.response.edit_message(
+            content=clip(
+                f"Scheduled **{esc(first.title)}** for {esc(series.chapter_name)} "
+                f"({series.repeat}); the first is {when(first)}. It is announced in the "
+                "chapter's channel; reminders follow the chapter's policy (/meeting reminders)."
+            ),
+            view=None,
+        )
+        channel_id = first.channel_id or interaction.channel_id
+        await self._post(channel_id, guild.id, announcement(first), view=rsvp_view(first))
+
+    # ------------------------------------------------------------------ list, export
+
+    @app_commands.command(name="list", description="Upcoming meetings of a chapter, or all of mine")
+    @app_commands.describe(chapter="Only this chapter (default: every chapter you are in)")
+    async def list_(
+        self, interaction: discord.Interaction[ChapterBot], chapter: Chapter | None = None
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        meetings = self.bot.services.meetings
+        if chapter is not None:
+            found = await meetings.upcoming(guild.id, chapter_id=chapter.id)
+            where = esc(chapter.name)
+        else:
+            found = await meetings.upcoming(guild.id, user_id=member.id)
+            where = "your chapters"
+        if not found:
+            await interaction.response.send_message(
+                f"No upcoming meetings for {where}. Facilitators schedule with /meeting schedule.",
+                ephemeral=True,
+            )
+            return
+        lines = [f"Upcoming meetings for {where}:"]
+        for view in found:
+            line = meeting_line(view)
+            if len("\n".join([*lines, line])) > 1900:
+                lines.append("… more with /meeting list chapter:")
+                break
+            lines.append(line)
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="export", description="Download meetings as a calendar (.ics) file")
+    @app_commands.describe(chapter="A chapter's upcoming meetings", meeting="Only this meeting")
+    async def export(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        chapter: Chapter | None = None,
+        meeting: Meeting | None = None,
+    ) -> None:
+        guild, _member = guild_and_member(interaction)
+        if chapter is None and meeting is None:
+            raise InvalidInput("Pick a `chapter` or a `meeting` to export.")
+        data = await self.bot.services.meetings.export_ics(
+            guild.id,
+            chapter_id=chapter.id if chapter else None,
+            occurrence_id=meeting.id if meeting else None,
+        )
+        await interaction.response.send_message(
+            "Add this file to your calendar app:",
+            file=discord.File(io.BytesIO(data), filename="meetings.ics"),
+            ephemeral=True,
+        )
+
+    # ------------------------------------------------------------------ edit, cancel
+
+    @app_commands.command(name="edit", description="Change one meeting, or its whole series")
+    @app_commands.describe(
+        meeting="The meeting (pick from the list)",
+        scope="Only this meeting, or the whole series",
+        title="New title",
+        location="New place",
+        start="New start, this meeting only (local time: Jan 5 7pm)",
+        duration="New length: 90m, 2h",
+    )
+    @app_commands.choices(scope=SCOPE_CHOICES)
+    async def edit(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        meeting: Meeting,
+        scope: app_commands.Choice[str],
+        title: app_commands.Range[str, 1, 100] | None = None,
+        location: app_commands.Range[str, 1, 300] | None = None,
+        start: app_commands.Range[str, 1, 60] | None = None,
+        duration: app_commands.Range[str, 1, 20] | None = None,
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        if not any((title, location, start, duration)):
+            raise InvalidInput("Give at least one of title, location, start or duration.")
+        organizer = await self._is_organizer(member)
+        meetings = self.bot.services.meetings
+        if scope.value == "series":
+            if start is not None:
+                raise InvalidInput(
+                    "A series' start can't move; change one meeting, or cancel the series "
+                    "and schedule it again."
+                )
+            changed = await meetings.edit_series(
+                guild.id,
+                meeting.id,
+                actor_id=member.id,
+                actor_is_organizer=organizer,
+                title=title,
+                location=location,
+                duration=duration,
+            )
+            text = f"Updated the series and its {len(changed)} upcoming meeting(s)."
+        else:
+            view = await meetings.edit_occurrence(
+                guild.id,
+                meeting.id,
+                actor_id=member.id,
+                actor_is_organizer=organizer,
+                title=title,
+                location=location,
+                start=start,
+                duration=duration,
+            )
+            text = "Updated:\n" + meeting_line(view)
+            await self._post(
+                view.channel_id,
+                guild.id,
+                announcement(view, intro="✏️ Meeting changed"),
+                view=rsvp_view(view),
+            )
+        await interaction.response.send_message(clip(text), ephemeral=True)
+
+    @app_commands.command(name="cancel", description="Cancel one meeting, or the rest of a series")
+    @app_commands.describe(meeting="The meeting", scope="Only this meeting, or the whole series")
+    @app_commands.choices(scope=SCOPE_CHOICES)
+    async def cancel(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        meeting: Meeting,
+        scope: app_commands.Choice[str],
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        result = await self.bot.services.meetings.cancel(
+            guild.id,
+            meeting.id,
+            actor_id=member.id,
+            actor_is_organizer=await self._is_organizer(member),
+            whole_series=scope.value == "series",
+        )
+        first = result.occurrences[0] if result.occurrences else meeting
+        what = (
+            f"the series **{esc(first.title)}**"
+            if scope.value == "series"
+            else f"**{esc(first.title)}** on {when(first)}"
+        )
+        text = f"❌ {esc(first.chapter_name)}: {what} is cancelled."
+        if result.notify_user_ids:
+            await self.bot.services.effects.enqueue_now(
+                *(
+                    direct_message(
+                        user,
+                        purpose="meeting",
+                        dedupe_key=f"meeting-cancelled:{first.id}:{scope.value}:{user}",
+                        content=clip(text + " You had answered that you might come."),
+                        guild_id=guild.id,
+                        lane=f"meeting:chapter:{first.chapter_id}",
+                    )
+                    for user in result.notify_user_ids
+                )
+            )
+        await self._post(first.channel_id, guild.id, text)
+        await interaction.response.send_message(
+            clip(
+                f"Cancelled {len(result.occurrences)} meeting(s); "
+                f"{len(result.notify_user_ids)} member(s) who answered are told by DM."
+            ),
+            ephemeral=True,
+        )
+
+    # ------------------------------------------------------------------ RSVP
+
+    async def rsvp_from_button(
+        self, interaction: discord.Interaction[ChapterBot], occurrence_id: int, answer: RsvpAnswer
+    ) -> None:
+        view = await self.bot.services.meetings.rsvp(
+            interaction.guild_id, occurrence_id, interaction.user.id, answer
+        )
+        await interaction.response.edit_message(view=rsvp_view(view))
+        await interaction.followup.send(
+            f"Saved: **{ANSWER_LABELS[answer]}** for {esc(view.title)} ({when(view)}).",
+            ephemeral=True,
+        )
+
+    # ------------------------------------------------------------------ attendance
+
+    @app_commands.command(name="attendance", description="Record who came to a meeting")
+    @app_commands.describe(meeting="The meeting (it has started)", notes="Short notes (optional)")
+    async def attendance(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        meeting: Meeting,
+        notes: app_commands.Range[str, 1, 1000] | None = None,
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        meetings = self.bot.services.meetings
+        if meeting.starts_at > self.bot.services.clock.now():
+            raise InvalidInput(
+                "That meeting has not started yet; record attendance during or after it."
+            )
+        if not await self._can_manage(member, meeting):
+            raise InvalidInput(
+                f"Only the facilitator or founders of {esc(meeting.chapter_name)}, or an "
+                "organizer, record attendance."
+            )
+        members = await meetings.check_in_list(guild.id, meeting.id)
+        answers = await meetings.answers(guild.id, meeting.id)
+        options = []
+        for user_id in members[:25]:
+            person = guild.get_member(user_id)
+            name = person.display_name if person else f"member {user_id}"
+            options.append(
+                discord.SelectOption(
+                    label=name[:100],
+                    value=str(user_id),
+                    default=answers.get(user_id) == RsvpAnswer.GOING,
+                )
+            )
+        if not options:
+            raise InvalidInput("That chapter has no members to check in.")
+        more = f" (the first 25 of {len(members)})" if len(members) > 25 else ""
+        await interaction.response.send_message(
+            f"Who came to **{esc(meeting.title)}** ({when(meeting)})?{more}",
+            view=CheckInList(self, meeting, options, notes, member.id),
+            ephemeral=True,
+        )
+
+    async def _can_manage(self, member: discord.Member, meeting: OccurrenceView) -> bool:
+        if await self._is_organizer(member):
+            return True
+        details = await self.bot.services.chapters.details(member.guild.id, meeting.chapter_id)
+        return member.id in details.founders or details.holder("facilitator") == member.id
+
+    async def record_attendance(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        meeting: OccurrenceView,
+        attendees: Sequence[int],
+        notes: str | None,
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        result: AttendanceResult = await self.bot.services.meetings.record_attendance(
+            guild.id,
+            meeting.id,
+            attendees,
+            actor_id=member.id,
+            actor_is_organizer=await self._is_organizer(member),
+            notes=notes,
+        )
+        lines = [
+            f"Recorded {len(result.attendee_ids)} attendee(s) for **{esc(meeting.title)}**. "
+            "It counts as this month's meeting."
+        ]
+        if result.rotation is not None:
+            holders = ", ".join(f"{h.role}: <@{h.user_id}>" for h in result.rotation.holders)
+            lines.append(f"Roles rotated for the next meeting — {holders}.")
+        await interaction.response.edit_message(content=clip("\n".join(lines)), view=None)
+        if result.rotation is not None:
+            await self._post(meeting.channel_id, guild.id, "🔄 " + "\n".join(lines[1:]))
+        await self._announce_transitions(result.transitions)
+
+    # ------------------------------------------------------------------ reminder policy
+
+    @app_commands.command(name="reminders", description="Set when a chapter's members are reminded")
+    @app_commands.describe(chapter="The chapter", leads="How long before each meeting: 3d, 2h")
+    async def reminders(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        chapter: Chapter,
+        leads: app_commands.Range[str, 1, 60],
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        policy = await self.bot.services.meetings.set_policy(
+            guild.id,
+            chapter.id,
+            leads,
+            actor_id=member.id,
+            actor_is_organizer=await self._is_organizer(member),
+        )
+        await interaction.response.send_message(
+            f"{esc(chapter.name)} members are reminded {format_leads(policy)} before each "
+            "meeting (each member can change theirs with /reminders).",
+            ephemeral=True,
+        )
+
+    # ------------------------------------------------------------------ timers
+
+    @commands.Cog.listener()
+    async def on_meeting_reminder_timer_complete(self, timer: TimerRecord) -> None:
+        batch = await self.bot.services.meetings.prepare_reminders(
+            int(timer.payload["occurrence_id"]),
+            int(timer.payload["lead_minutes"]),
+            late=timer.late,
+            renderer=self.renderer,
+        )
+        if batch.occurrence is not None and batch.skipped_meeting_over:
+            view = batch.occurrence
+            await notify_organizers(
+                self.bot,
+                view.guild_id,
+                clip(
+                    f"The bot was offline when the {format_leads((batch.lead,))} reminder for "
+                    f"**{esc(view.title)}** ({esc(view.chapter_name)}) was due; the meeting had "
+                    f"started, so {batch.skipped_meeting_over} reminder(s) were not sent."
+                ),
+            )
+
+    @commands.Cog.listener()
+    async def on_meeting_series_extend_timer_complete(self, timer: TimerRecord) -> None:
+        await self.bot.services.meetings.extend(int(timer.payload["series_id"]))
+
+
+class MemberReminders(commands.Cog):
+    """/reminders: each member's own reminder settings."""
+
+    def __init__(self, bot: ChapterBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(
+        name="reminders", description="Your meeting reminders: on/off, which, quiet hours"
+    )
+    @app_commands.guild_only()
+    @app_commands.describe(
+        enabled="Get meeting reminders at all",
+        leads="Which of the chapter's reminders you want (e.g. 2h), or all",
+        quiet_hours="No reminders between these local times, e.g. 22:00-07:00, or off",
+        timezone="Your timezone for quiet hours (default: your /profile city's)",
+    )
+    async def reminders(
+        self,
+        interaction: discord.Interaction[ChapterBot],
+        enabled: bool | None = None,
+        leads: app_commands.Range[str, 1, 60] | None = None,
+        quiet_hours: app_commands.Range[str, 1, 20] | None = None,
+        timezone: app_commands.Range[str, 1, 64] | None = None,
+    ) -> None:
+        guild, member = guild_and_member(interaction)
+        prefs = await self.bot.services.meetings.set_preferences(
+            guild.id,
+            member.id,
+            enabled=enabled,
+            leads=leads,
+            quiet_hours=quiet_hours,
+            timezone=timezone,
+        )
+        if not prefs.enabled:
+            text = "Meeting reminders are **off** for you; `/reminders enabled:True` turns them on."
+        else:
+            which = (
+                "every reminder your chapters send"
+                if prefs.leads is None
+                else (f"only the {format_leads(prefs.leads)} reminder(s)")
+            )
+            quiet = (
+                f"quiet hours {prefs.quiet_start:%H:%M}-{prefs.quiet_end:%H:%M} ({prefs.timezone})"
+                if prefs.quiet_start is not None and prefs.quiet_end is not None
+                else "no quiet hours"
+            )
+            text = f"You get {which}, with {quiet}."
+        await interaction.response.send_message(text, ephemeral=True)

@@ -1,0 +1,282 @@
+"""Meetings end to end: schedule → Confirm → RSVP → reminder DMs → attendance, via the twin."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from bot.services.chapters import ChapterSummary
+from db.models import ChapterMeeting, ReminderDelivery
+from tests.e2e.conftest import World
+
+DEFERRED = 5
+
+
+async def answer(ix: Any) -> dict[str, Any]:
+    body = await ix.response(timeout=3)
+    if body["type"] == DEFERRED:
+        return dict(await ix.wait_followup(timeout=3))
+    return dict(body["data"])
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """custom_id → label of every button on a message."""
+    return {
+        str(item["custom_id"]): str(item.get("label", ""))
+        for row in message.get("components", [])
+        for item in row.get("components", [])
+        if "custom_id" in item
+    }
+
+
+async def chapter_with_members(world: World, count: int) -> tuple[ChapterSummary, list[int]]:
+    founder = await world.join("founder")
+    ix = await world.twin.slash(
+        world.guild_id,
+        world.channel_id,
+        founder,
+        "chapter",
+        subcommand="propose",
+        options={"city": "Chicago"},
+    )
+    await answer(ix)
+    [chapter] = await world.services.chapters.chapters_of(world.guild_id, founder)
+    members = [founder]
+    for n in range(count - 1):
+        user = await world.join(f"member{n}")
+        joined = await world.twin.slash(
+            world.guild_id,
+            world.channel_id,
+            user,
+            "chapter",
+            subcommand="join",
+            options={"chapter": str(chapter.id)},
+        )
+        await answer(joined)
+        members.append(user)
+    await world.bot.effects_worker.wait_idle()
+    return await world.services.chapters.get(world.guild_id, chapter.id), members
+
+
+def local(world: World, chapter: ChapterSummary, delta: timedelta) -> str:
+    moment = (world.clock.now() + delta).astimezone(ZoneInfo(chapter.timezone))
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+async def schedule(world: World, chapter: ChapterSummary, user: int, **options: str) -> int:
+    """/meeting schedule, then Confirm; returns the first meeting's id."""
+    ix = await world.slash(user, "meeting", "schedule", chapter=str(chapter.id), **options)
+    preview = await answer(ix)
+    assert "Nothing is saved until you press **Confirm**" in preview["content"], preview
+    assert "<t:" in preview["content"]
+    before = await world.services.meetings.upcoming(world.guild_id, chapter_id=chapter.id)
+    assert before == []  # nothing saved before Confirm
+    original = await ix.wait_original()
+    [confirm] = [c for c, label in buttons(original).items() if label == "Confirm"]
+    click = await world.twin.click(original["id"], confirm, user)
+    done = await click.response(timeout=3)
+    assert "Scheduled" in done["data"]["content"], done
+    [first, *_] = await world.services.meetings.upcoming(world.guild_id, chapter_id=chapter.id)
+    return first.id
+
+
+async def test_schedule_rsvp_remind_and_record_attendance(world: World) -> None:
+    chapter, members = await chapter_with_members(world, 4)
+    founder, ana, ben, cat = members
+    world.twin.set_dms_closed(cat)
+    # a member who is not the facilitator or a founder cannot schedule (checked server-side)
+    refused = await answer(
+        await world.slash(
+            ana,
+            "meeting",
+            "schedule",
+            chapter=str(chapter.id),
+            title="x",
+            start=local(world, chapter, timedelta(days=4)),
+            duration="1h",
+            location="here",
+        )
+    )
+    assert "Only the facilitator or founders" in refused["content"]
+    meeting = await schedule(
+        world,
+        chapter,
+        founder,
+        title="Monthly circle",
+        start=local(world, chapter, timedelta(days=4)),
+        duration="90m",
+        location="Public library, room 2",
+        repeat="weekly",
+    )
+    [announced] = [
+        m for m in world.twin.messages(chapter.channel_id or 0) if "Monthly circle" in m["content"]
+    ]
+    assert "<t:" in announced["content"] and ":R>" in announced["content"]
+    going = f"meeting:rsvp:{meeting}:going"
+    assert buttons(announced)[going] == "Going (0)"
+
+    click = await world.twin.click(announced["id"], going, ana)
+    await click.response(timeout=3)
+    assert buttons(world.twin.message(announced["id"]))[going] == "Going (1)"
+    cant = f"meeting:rsvp:{meeting}:cant"
+    await (await world.twin.click(announced["id"], cant, ben)).response(timeout=3)
+    assert buttons(world.twin.message(announced["id"]))[cant] == "Can't (1)"
+
+    # the 3-day reminder: every member but Ben (Can't); Cat's DMs are closed
+    await world.advance(timedelta(days=1, minutes=1))
+    await world.bot.effects_worker.wait_idle()
+    for user in (founder, ana):
+        [dm] = world.twin.dms(user)
+        assert "Monthly circle" in dm["content"] and "<t:" in dm["content"]
+        assert going in buttons(dm)
+    assert world.twin.dms(ben) == []
+    fallback = [
+        m for m in world.twin.messages(chapter.channel_id or 0) if f"<@{cat}>" in m["content"]
+    ]
+    assert len(fallback) == 1 and [u["id"] for u in fallback[0]["mentions"]] == [str(cat)]
+
+    # the 2-hour reminder: Cat is now known to refuse DMs, so one combined channel message
+    await world.advance(timedelta(days=2, hours=22))
+    await world.bot.effects_worker.wait_idle()
+    assert [len(world.twin.dms(u)) for u in (founder, ana, ben)] == [2, 2, 0]
+    channel_reminders = [
+        m for m in world.twin.messages(chapter.channel_id or 0) if f"<@{cat}>" in m["content"]
+    ]
+    assert len(channel_reminders) == 2
+    # a rerun of the same reminder timer adds nothing (the ledger is unique)
+    batch = await world.services.meetings.prepare_reminders(
+        meeting,
+        120,
+        renderer=world.bot.get_cog("Meetings").renderer,  # type: ignore[union-attr]
+    )
+    assert batch.due == ()
+    await world.bot.effects_worker.wait_idle()
+    assert [len(world.twin.dms(u)) for u in (founder, ana, ben)] == [2, 2, 0]
+    ledger = await world.services.meetings.ledger(meeting)
+    assert sorted((lead, user, status) for lead, user, status, _ in ledger) == sorted(
+        [(4320, u, "sent") for u in (founder, ana)]
+        + [(4320, cat, "queued"), (120, founder, "sent"), (120, ana, "sent"), (120, cat, "queued")]
+    )
+
+    # the meeting starts; the founder records who came
+    await world.advance(timedelta(hours=2, minutes=10))
+    ix = await world.slash(
+        founder, "meeting", "attendance", meeting=str(meeting), notes="Planned the fair"
+    )
+    prompt = await answer(ix)
+    assert "Who came" in prompt["content"]
+    original = await ix.wait_original()
+    [picker] = [
+        item
+        for row in original["components"]
+        for item in row["components"]
+        if item["custom_id"].startswith("meeting:attendance:")
+    ]
+    pick = await world.twin.click(
+        original["id"], picker["custom_id"], founder, values=[str(founder), str(ana)]
+    )
+    recorded = await pick.response(timeout=3)
+    assert "Recorded 2 attendee(s)" in recorded["data"]["content"], recorded
+    async with world.services.sessions() as session:
+        held = list(await session.scalars(select(ChapterMeeting)))
+    assert [(m.chapter_id, m.attendee_count) for m in held] == [(chapter.id, 2)]
+    details = await world.services.chapters.details(world.guild_id, chapter.id)
+    [meetings_criterion] = [r for r in details.criteria.results if r.key == "meetings"]
+    assert meetings_criterion.met
+
+
+async def test_bad_input_is_answered_before_anything_is_saved(world: World) -> None:
+    chapter, [founder] = await chapter_with_members(world, 1)
+    cases = {
+        "2019-01-05 19:00": "in the past",
+        "someday soon": "couldn't read",
+    }
+    for start, expected in cases.items():
+        reply = await answer(
+            await world.slash(
+                founder,
+                "meeting",
+                "schedule",
+                chapter=str(chapter.id),
+                title="Circle",
+                start=start,
+                duration="1h",
+                location="Library",
+            )
+        )
+        assert expected in reply["content"], reply
+    reply = await answer(
+        await world.slash(
+            founder,
+            "meeting",
+            "schedule",
+            chapter=str(chapter.id),
+            title="Circle",
+            start=local(world, chapter, timedelta(days=3)),
+            duration="1h",
+            location="Library",
+            repeat="whenever it suits",
+        )
+    )
+    assert "1st and 3rd Tuesday" in reply["content"]
+    reply = await answer(
+        await world.slash(founder, "meeting", "reminders", chapter=str(chapter.id), leads="3d, 1m")
+    )
+    assert "at least 5 minutes" in reply["content"]
+    async with world.services.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ReminderDelivery)) == 0
+    assert await world.services.meetings.upcoming(world.guild_id, chapter_id=chapter.id) == []
+
+
+async def test_list_export_cancel_and_member_preferences(world: World) -> None:
+    chapter, [founder, ana] = await chapter_with_members(world, 2)
+    meeting = await schedule(
+        world,
+        chapter,
+        founder,
+        title="Circle",
+        start=local(world, chapter, timedelta(days=2)),
+        duration="1h",
+        location="Cafe",
+        repeat="1st and 15th",
+    )
+    listed = await answer(await world.slash(ana, "meeting", "list"))
+    assert "Circle" in listed["content"] and "<t:" in listed["content"]
+    export = await world.slash(ana, "meeting", "export", chapter=str(chapter.id))
+    await answer(export)
+    [attachment] = (await export.wait_original())["attachments"]
+    assert attachment["filename"] == "meetings.ics"
+    assert b"BEGIN:VEVENT" in world.twin.attachment_bytes(attachment)
+
+    prefs = await answer(
+        await world.slash(ana, "reminders", quiet_hours="22:00-07:00", timezone="Europe/Berlin")
+    )
+    assert "quiet hours 22:00-07:00 (Europe/Berlin)" in prefs["content"]
+    off = await answer(await world.slash(ana, "reminders", enabled=False))
+    assert "off" in off["content"]
+
+    await (
+        await world.twin.click(
+            next(
+                m for m in world.twin.messages(chapter.channel_id or 0) if "Circle" in m["content"]
+            )["id"],
+            f"meeting:rsvp:{meeting}:going",
+            ana,
+        )
+    ).response(timeout=3)
+    refused = await answer(
+        await world.slash(ana, "meeting", "cancel", meeting=str(meeting), scope="this")
+    )
+    assert "Only the facilitator or founders" in refused["content"]
+    cancelled = await answer(
+        await world.slash(founder, "meeting", "cancel", meeting=str(meeting), scope="this")
+    )
+    assert "1 member(s) who answered are told" in cancelled["content"]
+    await world.bot.effects_worker.wait_idle()
+    [told] = world.twin.dms(ana)
+    assert "cancelled" in told["content"]
+    upcoming = await world.services.meetings.upcoming(world.guild_id, chapter_id=chapter.id)
+    assert meeting not in [o.id for o in upcoming]
