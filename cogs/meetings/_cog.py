@@ -18,6 +18,7 @@ from bot.checks import is_organizer
 from bot.client import ChapterBot
 from bot.errors import InvalidInput
 from bot.interactions import ErrorHandlingView, guild_and_member, guild_of
+from bot.limits import clip, fit_choices, fit_options, join_lines
 from bot.notify import notify_organizers
 from bot.services.chapters import ChapterSummary, Transition
 from bot.services.effects import direct_message
@@ -34,7 +35,6 @@ from cogs.meetings._views import (
     ANSWER_LABELS,
     ReminderMessages,
     announcement,
-    clip,
     meeting_line,
     preview_text,
     rsvp_view,
@@ -70,7 +70,7 @@ class ChapterOption(app_commands.Transformer[ChapterBot]):
         except Exception:
             log.exception("chapter autocomplete failed")
             return []
-        return [app_commands.Choice(name=c.name[:100], value=str(c.id)) for c in found]
+        return fit_choices([app_commands.Choice(name=c.name, value=str(c.id)) for c in found])
 
 
 class MeetingOption(app_commands.Transformer[ChapterBot]):
@@ -104,8 +104,8 @@ class MeetingOption(app_commands.Transformer[ChapterBot]):
                 f"#{view.id} {view.title} · {view.chapter_name} · {view.starts_at:%b %d %H:%M} UTC"
             )
             if needle in label.lower():
-                choices.append(app_commands.Choice(name=label[:100], value=str(view.id)))
-        return choices[:25]
+                choices.append(app_commands.Choice(name=label, value=str(view.id)))
+        return fit_choices(choices)
 
 
 Chapter = app_commands.Transform[ChapterSummary, ChapterOption]
@@ -307,14 +307,8 @@ class Meetings(
                 ephemeral=True,
             )
             return
-        lines = [f"Upcoming meetings for {where}:"]
-        for view in found:
-            line = meeting_line(view)
-            if len("\n".join([*lines, line])) > 1900:
-                lines.append("… more with /meeting list chapter:")
-                break
-            lines.append(line)
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        lines = [f"Upcoming meetings for {where}:", *(meeting_line(view) for view in found)]
+        await interaction.response.send_message(join_lines(lines), ephemeral=True)
 
     @app_commands.command(name="export", description="Download meetings as a calendar (.ics) file")
     @app_commands.describe(chapter="A chapter's upcoming meetings", meeting="Only this meeting")
@@ -491,7 +485,7 @@ class Meetings(
             name = person.display_name if person else f"member {user_id}"
             options.append(
                 discord.SelectOption(
-                    label=name[:100],
+                    label=name,
                     value=str(user_id),
                     default=answers.get(user_id) == RsvpAnswer.GOING,
                 )
@@ -501,7 +495,7 @@ class Meetings(
         more = f" (the first 25 of {len(members)})" if len(members) > 25 else ""
         await interaction.response.send_message(
             f"Who came to **{esc(meeting.title)}** ({when(meeting)})?{more}",
-            view=CheckInList(self, meeting, options, notes, member.id),
+            view=CheckInList(self, meeting, fit_options(options), notes, member.id),
             ephemeral=True,
         )
 

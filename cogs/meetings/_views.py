@@ -11,13 +11,13 @@ import discord
 
 from bot.client import ChapterBot
 from bot.interactions import ErrorHandlingView, handle_interaction_error
+from bot.limits import clip
 from bot.services.effects import EffectRequest, channel_post, direct_message
 from bot.services.meetings import DueReminder, OccurrenceView, RsvpAnswer
 from bot.services.recurrence import SeriesPlan, format_lead
 from bot.text import esc, timestamp
 
 COG_NAME = "Meetings"
-MESSAGE_MAX = 2000
 
 ANSWER_LABELS = {RsvpAnswer.GOING: "Going", RsvpAnswer.MAYBE: "Maybe", RsvpAnswer.CANT: "Can't"}
 ANSWER_STYLES = {
@@ -81,10 +81,6 @@ def reminder_text(view: OccurrenceView, lead: timedelta, *, late: bool) -> str:
         f"\n🕒 {when(view)}\n📍 {place(view.location)}{late_note}\n"
         "Use /reminders to change which reminders you get."
     )
-
-
-def clip(text: str) -> str:
-    return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
 
 
 class RsvpHandler(Protocol):
