@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.errors import InvalidInput, NotAllowed, NotFound
@@ -45,6 +45,7 @@ from db.models import (
     Timer,
 )
 from db.models import RsvpAnswer as RsvpAnswer  # part of this service's interface
+from db.session import Sessions
 
 TITLE_MAX_CHARS = 100
 LOCATION_MAX_CHARS = 300
@@ -200,7 +201,7 @@ class ReminderBatch:
 class MeetingService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         clock: Clock,
         timers: TimerService,
         chapters: ChapterService,
@@ -234,7 +235,7 @@ class MeetingService:
         """Check everything ``/meeting schedule`` was given; saves nothing."""
         clean_title = _clean(title, what="The title", limit=TITLE_MAX_CHARS)
         clean_location = _clean(location, what="The location", limit=LOCATION_MAX_CHARS)
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             chapter = await self._chapter(session, guild_id, chapter_id)
             await self._require_steward(session, chapter, actor_id, actor_is_organizer)
         plan = recurrence.plan_series(
@@ -256,7 +257,7 @@ class MeetingService:
         if plan.first_starts[0] <= now:
             raise InvalidInput("The first meeting has started meanwhile; schedule it again.")
         timers: list[Timer] = []
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, preview.chapter_id)
             await self._require_steward(session, chapter, actor_id, actor_is_organizer)
             series = MeetingSeries(
@@ -288,7 +289,7 @@ class MeetingService:
     async def extend(self, series_id: int) -> int:
         """The series timer: materialise occurrences up to now + window; returns how many."""
         timers: list[Timer] = []
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             series = await session.get(MeetingSeries, series_id)
             if series is None or series.cancelled_at is not None:
                 return 0
@@ -383,7 +384,7 @@ class MeetingService:
     ) -> list[OccurrenceView]:
         """Upcoming, not cancelled: one chapter's, or those of every chapter ``user_id`` is in."""
         now = self._clock.now()
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             query = (
                 select(MeetingOccurrence)
                 .join(Chapter, Chapter.id == MeetingOccurrence.chapter_id)
@@ -405,7 +406,7 @@ class MeetingService:
             return list(await self._views(session, list(await session.scalars(query))))
 
     async def get(self, guild_id: int | None, occurrence_id: int) -> OccurrenceView:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             return (await self._views(session, [row]))[0]
 
@@ -414,7 +415,7 @@ class MeetingService:
     ) -> tuple[OccurrenceView | None, OccurrenceView | None]:
         """For ``/chapter info``: the next meeting, and the last one held (with its notes)."""
         now = self._clock.now()
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             upcoming = await session.scalar(
                 select(MeetingOccurrence)
                 .join(Chapter, Chapter.id == MeetingOccurrence.chapter_id)
@@ -486,7 +487,7 @@ class MeetingService:
         """Change one meeting; the series and the other meetings stay as they are."""
         now = self._clock.now()
         timers: list[Timer] = []
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             chapter = await self._chapter(session, guild_id, row.chapter_id)
             await self._require_steward(session, chapter, actor_id, actor_is_organizer)
@@ -529,7 +530,7 @@ class MeetingService:
     ) -> list[OccurrenceView]:
         """Change the series of this meeting, and every upcoming meeting not edited on its own."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             chapter = await self._chapter(session, guild_id, row.chapter_id)
             await self._require_steward(session, chapter, actor_id, actor_is_organizer)
@@ -572,7 +573,7 @@ class MeetingService:
     ) -> Cancellation:
         """Cancel one meeting or the rest of its series; their reminder timers stop."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             chapter = await self._chapter(session, guild_id, row.chapter_id)
             await self._require_steward(session, chapter, actor_id, actor_is_organizer)
@@ -624,7 +625,7 @@ class MeetingService:
 
     async def set_event_id(self, occurrence_id: int, event_id: int | None) -> None:
         """The Discord scheduled event mirroring an occurrence (the cog creates it)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(MeetingOccurrence, occurrence_id)
             if row is not None:
                 row.event_id = event_id
@@ -635,7 +636,7 @@ class MeetingService:
         self, guild_id: int | None, occurrence_id: int, user_id: int, answer: RsvpAnswer
     ) -> OccurrenceView:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             if row.cancelled_at is not None:
                 raise InvalidInput("That meeting was cancelled.")
@@ -657,7 +658,7 @@ class MeetingService:
             return (await self._views(session, [row]))[0]
 
     async def answers(self, guild_id: int, occurrence_id: int) -> dict[int, RsvpAnswer]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             rows = await session.scalars(
                 select(MeetingRsvp).where(MeetingRsvp.occurrence_id == row.id)
@@ -666,7 +667,7 @@ class MeetingService:
 
     async def check_in_list(self, guild_id: int, occurrence_id: int) -> list[int]:
         """Who to offer in the check-in list: members, those who said Going first."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             members = list(
                 await session.scalars(
@@ -704,7 +705,7 @@ class MeetingService:
         clean_notes = (
             _clean(notes, what="Notes", limit=NOTES_MAX_CHARS) if notes and notes.strip() else None
         )
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._occurrence(session, guild_id, occurrence_id)
             chapter = await self._chapter(session, guild_id, row.chapter_id)
             await self._require_steward(session, chapter, actor_id, actor_is_organizer)
@@ -753,7 +754,7 @@ class MeetingService:
     # ------------------------------------------------------------------ reminder policy
 
     async def policy(self, chapter_id: int) -> tuple[timedelta, ...]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             return await self._policy(session, chapter_id)
 
     async def _policy(self, session: AsyncSession, chapter_id: int) -> tuple[timedelta, ...]:
@@ -773,7 +774,7 @@ class MeetingService:
         parsed = recurrence.parse_leads(leads)
         now = self._clock.now()
         timers: list[Timer] = []
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, chapter_id)
             await self._require_steward(session, chapter, actor_id, actor_is_organizer)
             old = await self._policy(session, chapter.id)
@@ -810,7 +811,7 @@ class MeetingService:
     # ------------------------------------------------------------------ member preferences
 
     async def preferences(self, guild_id: int, user_id: int) -> ReminderPrefsView:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             return _prefs_view(await session.get(ReminderPreference, (guild_id, user_id)))
 
     async def set_preferences(
@@ -825,7 +826,7 @@ class MeetingService:
     ) -> ReminderPrefsView:
         """``leads``: ``all`` or durations; ``quiet_hours``: ``22:00-07:00`` or ``off``."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(ReminderPreference, (guild_id, user_id))
             if row is None:
                 row = ReminderPreference(
@@ -875,7 +876,7 @@ class MeetingService:
         now = self._clock.now()
         lead = timedelta(minutes=lead_minutes)
         timers: list[Timer] = []
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await session.get(MeetingOccurrence, occurrence_id)
             chapter = await session.get(Chapter, row.chapter_id) if row else None
             if row is None or chapter is None or not chapter.active or row.cancelled_at:
@@ -1012,7 +1013,7 @@ class MeetingService:
     async def ledger(self, occurrence_id: int) -> list[tuple[int, int, str, bool]]:
         """(lead minutes, member, status, late) for every ledger row of an occurrence; a queued
         row whose outbox effect was applied (Discord returned the message) reads ``sent``."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = list(
                 await session.scalars(
                     select(ReminderDelivery)

@@ -17,7 +17,7 @@ from discord.ext import commands
 from bot.checks import is_organizer
 from bot.client import ChapterBot
 from bot.errors import InvalidInput
-from bot.interactions import ErrorHandlingView, guild_and_member, guild_of
+from bot.interactions import ErrorHandlingView, guild_and_member, guild_of, logged_autocomplete
 from bot.limits import clip, fit_choices, fit_options, join_lines
 from bot.notify import notify_organizers
 from bot.services.chapters import ChapterSummary, Transition
@@ -29,6 +29,7 @@ from bot.services.meetings import (
     SchedulePreview,
 )
 from bot.services.recurrence import format_leads
+from bot.services.sanitize import require_row_id
 from bot.services.timers import TimerRecord
 from bot.text import esc
 from cogs.meetings._views import (
@@ -58,18 +59,15 @@ class ChapterOption(app_commands.Transformer[ChapterBot]):
         guild = guild_of(interaction)
         return await interaction.client.services.chapters.resolve(guild.id, str(value))
 
+    @logged_autocomplete
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[ChapterBot], value: str
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        try:
-            found = await interaction.client.services.chapters.search(
-                interaction.guild_id, str(value), limit=25
-            )
-        except Exception:
-            log.exception("chapter autocomplete failed")
-            return []
+        found = await interaction.client.services.chapters.search(
+            interaction.guild_id, str(value), limit=25
+        )
         return fit_choices([app_commands.Choice(name=c.name, value=str(c.id)) for c in found])
 
 
@@ -81,22 +79,18 @@ class MeetingOption(app_commands.Transformer[ChapterBot]):
     ) -> OccurrenceView:
         guild = guild_of(interaction)
         text = str(value).strip().lstrip("#")
-        if not text.isdigit():
+        if not text.isdigit() or len(text) > 12:
             raise InvalidInput("Pick a meeting from the list (or give its number, e.g. `#12`).")
-        return await interaction.client.services.meetings.get(guild.id, int(text))
+        occurrence_id = require_row_id(int(text), what="meeting")
+        return await interaction.client.services.meetings.get(guild.id, occurrence_id)
 
+    @logged_autocomplete
     async def autocomplete(  # type: ignore[override]
         self, interaction: discord.Interaction[ChapterBot], value: str
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        try:
-            found = await interaction.client.services.meetings.upcoming(
-                interaction.guild_id, limit=100
-            )
-        except Exception:
-            log.exception("meeting autocomplete failed")
-            return []
+        found = await interaction.client.services.meetings.upcoming(interaction.guild_id, limit=100)
         needle = str(value).lower()
         choices = []
         for view in found:

@@ -10,11 +10,12 @@ from typing import Any, Protocol
 import discord
 
 from bot.client import ChapterBot
-from bot.interactions import ErrorHandlingView, handle_interaction_error
+from bot.interactions import ErrorHandlingItem, ErrorHandlingView
 from bot.limits import clip
 from bot.services.effects import EffectRequest, channel_post, direct_message
 from bot.services.meetings import DueReminder, OccurrenceView, RsvpAnswer
 from bot.services.recurrence import SeriesPlan, format_lead
+from bot.services.sanitize import require_row_id
 from bot.text import esc, timestamp
 
 COG_NAME = "Meetings"
@@ -90,6 +91,7 @@ class RsvpHandler(Protocol):
 
 
 class RsvpButton(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"meeting:rsvp:(?P<id>[0-9]{1,20}):(?P<answer>going|maybe|cant)",
 ):
@@ -117,14 +119,12 @@ class RsvpButton(
     ) -> RsvpButton:
         return cls(int(match["id"]), RsvpAnswer(match["answer"]))
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            handler: RsvpHandler | None = interaction.client.get_cog(COG_NAME)  # type: ignore[assignment]
-            if handler is None:
-                raise RuntimeError("the meetings cog is not loaded")
-            await handler.rsvp_from_button(interaction, self.occurrence_id, self.answer)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        handler: RsvpHandler | None = interaction.client.get_cog(COG_NAME)  # type: ignore[assignment]
+        if handler is None:
+            raise RuntimeError("the meetings cog is not loaded")
+        occurrence_id = require_row_id(self.occurrence_id, what="meeting")  # the id is user input
+        await handler.rsvp_from_button(interaction, occurrence_id, self.answer)
 
 
 def rsvp_view(view: OccurrenceView) -> ErrorHandlingView:
