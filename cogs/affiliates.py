@@ -12,13 +12,13 @@ from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.interactions import guild_of, logged_autocomplete
 from bot.limits import EMBED_DESCRIPTION_MAX, clip, fit_choices, fit_embed, join_lines
-from bot.services.affiliates import AffiliateView
+from bot.services.affiliates import AffiliateSummary
 from bot.text import esc
 
 MAX_DESCRIPTION_SHOWN = 200
 
 
-def affiliate_line(affiliate: AffiliateView) -> str:
+def affiliate_line(affiliate: AffiliateSummary) -> str:
     parts = [f"**{esc(affiliate.name)}**"]
     if affiliate.city_label:
         parts.append(affiliate.city_label)
@@ -33,7 +33,7 @@ def affiliate_line(affiliate: AffiliateView) -> str:
     return line
 
 
-def list_text(affiliates: list[AffiliateView], max_chars: int = EMBED_DESCRIPTION_MAX) -> str:
+def list_text(affiliates: list[AffiliateSummary], max_chars: int = EMBED_DESCRIPTION_MAX) -> str:
     return join_lines([affiliate_line(a) for a in affiliates], max_chars, sep="\n\n")
 
 

@@ -21,21 +21,21 @@ from bot.interactions import (
     logged_autocomplete,
 )
 from bot.limits import clip, fit_options
-from bot.services.members import ProfileView
+from bot.services.members import ProfileSummary
 from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
 from bot.text import timestamp
 
 log = logging.getLogger(__name__)
 
 
-def saved_text(view: ProfileView) -> str:
+def saved_text(view: ProfileSummary) -> str:
     return (
         f"Saved: you live in **{view.city_label}** (time zone {view.timezone}). "
         "Change it any time with /profile city, or forget it with /profile clear."
     )
 
 
-def profile_text(view: ProfileView | None) -> str:
+def profile_text(view: ProfileSummary | None) -> str:
     if view is None or not view.has_city:
         since = f"\nMember since: {timestamp(view.joined_at, 'D')}" if view is not None else ""
         return (

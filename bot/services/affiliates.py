@@ -27,7 +27,7 @@ _URL_SPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True, slots=True)
-class AffiliateView:
+class AffiliateSummary:
     id: int
     guild_id: int
     name: str
@@ -42,8 +42,8 @@ class AffiliateView:
     removed_at: datetime | None
 
 
-def _view(row: Affiliate) -> AffiliateView:
-    return AffiliateView(
+def _summary(row: Affiliate) -> AffiliateSummary:
+    return AffiliateSummary(
         id=row.id,
         guild_id=row.guild_id,
         name=row.name,
@@ -109,7 +109,7 @@ class AffiliateService:
         city: str | None = None,
         url: str | None = None,
         description: str | None = None,
-    ) -> AffiliateView:
+    ) -> AffiliateSummary:
         cleaned = clean_name(name)
         key = name_key(cleaned)
         link = clean_url(url)
@@ -144,9 +144,9 @@ class AffiliateService:
                 session.add(row)
         except IntegrityError:  # a concurrent registration of the same name
             raise duplicate from None
-        return _view(row)
+        return _summary(row)
 
-    async def list_active(self, guild_id: int) -> list[AffiliateView]:
+    async def list_active(self, guild_id: int) -> list[AffiliateSummary]:
         """Active affiliates by name (at most 200)."""
         async with self._sessions.read() as session:
             rows = (
@@ -157,7 +157,7 @@ class AffiliateService:
                     .limit(MAX_LIST)
                 )
             ).all()
-        return [_view(r) for r in rows]
+        return [_summary(r) for r in rows]
 
     async def count(self, guild_id: int) -> int:
         async with self._sessions.read() as session:
@@ -168,7 +168,7 @@ class AffiliateService:
             )
             return count or 0
 
-    async def remove(self, guild_id: int, name: str) -> AffiliateView:
+    async def remove(self, guild_id: int, name: str) -> AffiliateSummary:
         key = name_key(name)
         async with self._sessions.write() as session:
             row = await session.scalar(
@@ -185,7 +185,7 @@ class AffiliateService:
                 )
             row.active = None
             row.removed_at = self._clock.now()
-            return _view(row)
+            return _summary(row)
 
     async def suggest(self, guild_id: int, prefix: str, limit: int = 25) -> list[str]:
         """Active affiliate names for autocomplete."""

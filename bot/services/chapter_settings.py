@@ -47,7 +47,7 @@ LIMITS = {
 }
 
 
-def _view(row: ChapterSettings | None, guild_id: int) -> GuildChapterSettings:
+def _settings_of(row: ChapterSettings | None, guild_id: int) -> GuildChapterSettings:
     if row is None:
         return GuildChapterSettings(guild_id)
     return GuildChapterSettings(
@@ -64,7 +64,7 @@ def _view(row: ChapterSettings | None, guild_id: int) -> GuildChapterSettings:
 
 async def load_chapter_settings(session: AsyncSession, guild_id: int) -> GuildChapterSettings:
     """For services that read settings inside their own transaction."""
-    return _view(await session.get(ChapterSettings, guild_id), guild_id)
+    return _settings_of(await session.get(ChapterSettings, guild_id), guild_id)
 
 
 class ChapterSettingsService:
@@ -106,4 +106,4 @@ class ChapterSettingsService:
             for name, value in changes.items():
                 setattr(row, name, value)
             row.updated_at = self._clock.now()
-            return _view(row, guild_id)
+            return _settings_of(row, guild_id)

@@ -181,7 +181,7 @@ def pace_per_day(series: Series, now: datetime) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class MarkerView:
+class MarkerSummary:
     guild_id: int
     kind: MarkerKind
     target: int
@@ -293,8 +293,8 @@ def _miss(state: str | None) -> bool:
     return state is not None and state.split(" ", 1)[0] in ("miss", "missed")
 
 
-def _marker_view(row: Marker) -> MarkerView:
-    return MarkerView(
+def _marker_summary(row: Marker) -> MarkerSummary:
+    return MarkerSummary(
         guild_id=row.guild_id,
         kind=MarkerKind(row.kind),
         target=row.target,
@@ -304,7 +304,7 @@ def _marker_view(row: Marker) -> MarkerView:
 
 
 def progress_of(
-    kind: MarkerKind, history: Series, marker: MarkerView | None, now: datetime
+    kind: MarkerKind, history: Series, marker: MarkerSummary | None, now: datetime
 ) -> MarkerProgress:
     current = value_at(history, now)
     pace = pace_per_day(history, now)
@@ -353,7 +353,7 @@ class MarkerService:
         target: int,
         deadline: str | date,
         actor_id: int,
-    ) -> MarkerView:
+    ) -> MarkerSummary:
         marker_kind = parse_kind(kind)
         limit = TARGET_LIMITS[marker_kind]
         if not 1 <= target <= limit:
@@ -373,7 +373,7 @@ class MarkerService:
             row.deadline = when
             row.created_by = actor_id
             row.created_at = now
-            return _marker_view(row)
+            return _marker_summary(row)
 
     async def remove_marker(self, guild_id: int, kind: str | MarkerKind) -> None:
         marker_kind = parse_kind(kind)
@@ -386,11 +386,11 @@ class MarkerService:
                     f"No {UNITS[marker_kind]} marker is set, so there is none to remove."
                 )
 
-    async def list_markers(self, guild_id: int) -> list[MarkerView]:
+    async def list_markers(self, guild_id: int) -> list[MarkerSummary]:
         async with self._sessions.read() as session:
             rows = (await session.scalars(select(Marker).where(Marker.guild_id == guild_id))).all()
         order = list(MarkerKind)
-        return sorted((_marker_view(r) for r in rows), key=lambda m: order.index(m.kind))
+        return sorted((_marker_summary(r) for r in rows), key=lambda m: order.index(m.kind))
 
     # ---------------------------------------------------------------- progress
 
@@ -400,7 +400,7 @@ class MarkerService:
             markers = {
                 m.kind: m
                 for m in (
-                    _marker_view(r)
+                    _marker_summary(r)
                     for r in (
                         await session.scalars(select(Marker).where(Marker.guild_id == guild_id))
                     ).all()

@@ -179,7 +179,7 @@ class MemberMap:
 
 
 @dataclass(frozen=True, slots=True)
-class RegionView:
+class RegionSummary:
     name: str
     areas: tuple[str, ...]
     moved: tuple[str, ...] = ()  # e.g. "US-CA (was in Pacific)"
@@ -350,7 +350,7 @@ class MemberMapService:
 
     # ---------------------------------------------------------------- regions
 
-    async def set_region(self, guild_id: int, name: str, areas: str) -> RegionView:
+    async def set_region(self, guild_id: int, name: str, areas: str) -> RegionSummary:
         """Define (or redefine) a region's areas. An area that belonged to another region moves
         here; the view lists what moved so the organizer is told."""
         name = _clean_region_name(name)
@@ -382,13 +382,13 @@ class MemberMapService:
                 )
                 for country, sub in parsed
             )
-        return RegionView(
+        return RegionSummary(
             name=name,
             areas=tuple(area_code(c, s) for c, s in parsed),
             moved=tuple(moved),
         )
 
-    async def list_regions(self, guild_id: int) -> list[RegionView]:
+    async def list_regions(self, guild_id: int) -> list[RegionSummary]:
         async with self._sessions.read() as session:
             rows = (
                 await session.scalars(
@@ -400,7 +400,7 @@ class MemberMapService:
         areas: dict[str, list[str]] = {}
         for row in rows:
             areas.setdefault(row.name, []).append(area_code(row.country_code, row.region_code))
-        return [RegionView(name=n, areas=tuple(a)) for n, a in areas.items()]
+        return [RegionSummary(name=n, areas=tuple(a)) for n, a in areas.items()]
 
     async def remove_region(self, guild_id: int, name: str) -> None:
         cleaned = clean_name(name)

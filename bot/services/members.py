@@ -38,7 +38,7 @@ class MemberSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class ProfileView:
+class ProfileSummary:
     guild_id: int
     user_id: int
     display_name: str | None
@@ -68,8 +68,8 @@ class ReconcileResult:
     unchanged: int
 
 
-def _view(row: MemberProfile) -> ProfileView:
-    return ProfileView(
+def _summary(row: MemberProfile) -> ProfileSummary:
+    return ProfileSummary(
         guild_id=row.guild_id,
         user_id=row.user_id,
         display_name=row.display_name,
@@ -123,14 +123,14 @@ class MemberService:
 
     # ---------------------------------------------------------------- profiles
 
-    async def get(self, guild_id: int, user_id: int) -> ProfileView | None:
+    async def get(self, guild_id: int, user_id: int) -> ProfileSummary | None:
         async with self._sessions.read() as session:
             row = await session.get(MemberProfile, (guild_id, user_id))
-            return _view(row) if row else None
+            return _summary(row) if row else None
 
     async def set_city(
         self, guild_id: int, user_id: int, query: str, *, display_name: str | None = None
-    ) -> ProfileView:
+    ) -> ProfileSummary:
         """Set where a member lives; reusable by onboarding. Creates the profile if needed."""
         place = self.resolve_city(query)
         now = self._clock.now()
@@ -144,7 +144,7 @@ class MemberService:
             if display_name is not None:
                 row.display_name = _clean_name(display_name)
             row.updated_at = now
-            return _view(row)
+            return _summary(row)
 
     async def set_cities(self, guild_id: int, assignments: Mapping[int, str | Place]) -> int:
         """Set many members' cities in one transaction (imports, onboarding backfills, tests).
@@ -202,7 +202,7 @@ class MemberService:
                 )
         return len(resolved)
 
-    async def clear_city(self, guild_id: int, user_id: int) -> ProfileView:
+    async def clear_city(self, guild_id: int, user_id: int) -> ProfileSummary:
         """Forget a member's city (the membership record stays, for the member counts)."""
         async with self._sessions.write() as session:
             row = await session.get(MemberProfile, (guild_id, user_id))
@@ -211,7 +211,7 @@ class MemberService:
             for column in _place_columns(None):
                 setattr(row, column, None)
             row.updated_at = self._clock.now()
-            return _view(row)
+            return _summary(row)
 
     # ------------------------------------------------------------- membership
 
@@ -221,7 +221,7 @@ class MemberService:
         user_id: int,
         joined_at: datetime | None = None,
         display_name: str | None = None,
-    ) -> ProfileView:
+    ) -> ProfileSummary:
         """Record a join (idempotent: a replayed event changes nothing). A returning member
         keeps their city and gets a new join time."""
         now = self._clock.now()
@@ -242,7 +242,7 @@ class MemberService:
             if display_name is not None:
                 row.display_name = _clean_name(display_name)
             row.updated_at = now
-            return _view(row)
+            return _summary(row)
 
     async def member_left(self, guild_id: int, user_id: int, at: datetime | None = None) -> bool:
         """Record a leave; False if the member was unknown or had already left."""
