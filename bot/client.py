@@ -8,6 +8,7 @@ import logging
 import pkgutil
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -102,6 +103,7 @@ class ChapterBot(commands.AutoShardedBot):
             rate_per_second=settings.effect_rate_per_second,
             burst=settings.effect_burst,
             concurrency=settings.effect_concurrency,
+            lease=timedelta(seconds=settings.effect_lease_seconds),
         )
 
     async def setup_hook(self) -> None:

@@ -32,6 +32,7 @@ import discord
 from discord.http import Route
 
 from bot.clock import Clock
+from bot.role_checks import cannot_manage, refused
 from bot.services.effects import (
     EffectKind,
     EffectRecord,
@@ -39,6 +40,7 @@ from bot.services.effects import (
     EffectStatus,
     Outcome,
     channel_post,
+    direct_message,
 )
 from bot.services.timers import TimerRecord, TimerService
 
@@ -131,6 +133,7 @@ class EffectWorker:
         self._task: asyncio.Task[None] | None = None
         self._armed_for: datetime | None = None
         self._idle = asyncio.Event()
+        self._progress = asyncio.Event()
         self.applied = 0
         #: how long every request waits after Discord said "opening DMs too fast" (no time given)
         self.slow_down_seconds = DM_TOO_FAST_PAUSE
@@ -164,6 +167,27 @@ class EffectWorker:
         """Until nothing claimable is left (tests and benchmarks)."""
         self.kick()
         await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def wait_settled(
+        self,
+        subjects: list[str],
+        timeout: float = 1.5,  # noqa: ASYNC109
+    ) -> dict[str, EffectStatus | None]:
+        """Wait up to ``timeout`` s until the newest effect on each subject is no longer
+        pending; each one's status then (None: nothing was ever written for it). Lets an
+        answer say "done" when Discord is quick and "on its way" when it is not."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        statuses: dict[str, EffectStatus | None] = {}
+        while True:
+            progress = self._progress
+            for subject in subjects:
+                latest = await self.effects.latest(subject)
+                statuses[subject] = latest.status if latest else None
+            left = deadline - asyncio.get_running_loop().time()
+            if all(s != EffectStatus.PENDING for s in statuses.values()) or left <= 0:
+                return statuses
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(progress.wait(), min(left, 0.25))
 
     async def _run(self) -> None:
         await self.bot.wait_until_ready()
@@ -215,6 +239,8 @@ class EffectWorker:
             except Exception as exc:
                 log.exception("effect %s (%s) raised", record.id, record.kind)
                 outcome = await self.effects.mark_retry(record, f"{type(exc).__name__}: {exc}")
+        self._progress.set()  # wake whoever waits for this effect, then start a new round
+        self._progress = asyncio.Event()
         if outcome.status == EffectStatus.APPLIED:
             self.applied += 1
         elif outcome.status == EffectStatus.FAILED:
@@ -238,6 +264,9 @@ class EffectWorker:
         reason = payload.get("reason")
         if record.kind in (EffectKind.ROLE_GRANT, EffectKind.ROLE_REMOVE):
             assert record.guild_id is not None
+            problem = self._cannot_change_role(record)
+            if problem is not None:  # the cache says Discord would refuse: don't ask
+                return await self.effects.mark_failed(record, problem)
             await self.bucket.acquire()
             change = http.add_role if record.kind == EffectKind.ROLE_GRANT else http.remove_role
             try:
@@ -274,6 +303,13 @@ class EffectWorker:
         if record.kind == EffectKind.DM:
             return await self._direct_message(record)
         return await self.effects.mark_failed(record, f"unknown effect kind {record.kind!r}")
+
+    def _cannot_change_role(self, record: EffectRecord) -> str | None:
+        guild = self.bot.get_guild(record.guild_id or 0)
+        role = guild.get_role(int(record.payload["role_id"])) if guild else None
+        if guild is None or role is None:
+            return None  # not in the cache: let Discord say
+        return cannot_manage(guild, role)
 
     async def _settled(
         self, record: EffectRecord, *, result_id: int | None = None, note: str | None = None
@@ -317,7 +353,8 @@ class EffectWorker:
         raise AssertionError("unreachable")
 
     async def _http_error(self, record: EffectRecord, error: discord.HTTPException) -> Outcome:
-        text = f"{error.status} {error.code}: {error.text[:200]}".strip()
+        code = f" (code {error.code})" if error.code else ""
+        text = f"Discord answered {error.status}{code}: {error.text[:200]}".strip()
         if record.kind == EffectKind.DM and error.code == CANNOT_DM:
             return await self.effects.dms_closed(record, f"403 {CANNOT_DM}: {error.text[:150]}")
         if error.code == DM_TOO_FAST:
@@ -336,6 +373,14 @@ class EffectWorker:
             )
         if error.status >= 500:
             return await self.effects.mark_retry(record, text)
+        if isinstance(error, discord.Forbidden) and record.kind in (
+            EffectKind.ROLE_GRANT,
+            EffectKind.ROLE_REMOVE,
+        ):
+            guild = self.bot.get_guild(record.guild_id or 0)
+            role = guild.get_role(int(record.payload["role_id"])) if guild else None
+            if guild is not None and role is not None:
+                text = refused(guild, role, error)
         return await self.effects.mark_failed(record, text)
 
     # -- telling organizers --------------------------------------------------------------------
@@ -350,16 +395,20 @@ class EffectWorker:
         settings = await self.bot.services.guilds.get(record.guild_id)
         describe = record.payload.get("describe") or f"apply a {record.kind.value} change"
         hint = record.payload.get("hint") or ""
-        text = f"I couldn't {describe}: Discord said {reason}. {hint}".strip()
-        if settings.organizer_channel_id is None:
-            log.warning("guild %s has no organizer channel; %s", record.guild_id, text)
-            return
-        await self.effects.enqueue_now(
-            channel_post(
+        text = f"I couldn't {describe}: {reason} {hint}".strip()[:2000]
+        key = f"report:effect:{record.id}"
+        if settings.organizer_channel_id is not None:
+            report = channel_post(
                 settings.organizer_channel_id,
                 guild_id=record.guild_id,
-                content=text[:2000],
+                content=text,
                 purpose="report",
-                dedupe_key=f"report:effect:{record.id}",
+                dedupe_key=key,
             )
-        )
+        else:  # as notify_organizers does: the owner, by DM
+            guild = self.bot.get_guild(record.guild_id)
+            if guild is None or guild.owner_id is None:
+                log.warning("nobody to tell in guild %s: %s", record.guild_id, text)
+                return
+            report = direct_message(guild.owner_id, purpose="report", dedupe_key=key, content=text)
+        await self.effects.enqueue_now(report)

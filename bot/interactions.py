@@ -10,7 +10,7 @@ from typing import Any, ParamSpec, TypeVar
 import discord
 from discord import app_commands
 
-from bot.errors import DomainError
+from bot.errors import DomainError, NotAllowed
 from bot.limits import clip
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,14 @@ def guild_of(interaction: discord.Interaction[Any]) -> discord.Guild:
 def guild_and_member(
     interaction: discord.Interaction[Any],
 ) -> tuple[discord.Guild, discord.Member]:
-    """The server and the acting member of an interaction (see ``guild_of``)."""
+    """The server and the acting member of an interaction (see ``guild_of``); someone who has
+    left the server (by the member list the bot holds) is refused."""
     guild = guild_of(interaction)
     if not isinstance(interaction.user, discord.Member):
         raise app_commands.NoPrivateMessage()
+    if guild.chunked and guild.get_member(interaction.user.id) is None:
+        # an old button clicked (or a command sent) just as they left: nothing is done for them
+        raise NotAllowed("You're no longer a member of this server.")
     return guild, interaction.user
 
 

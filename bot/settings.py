@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     effect_burst: int = Field(default=10, ge=1)
     effect_concurrency: int = Field(default=8, ge=1)
     gazetteer_dir: Path = Path(".cache/gazetteer")
+    # a claim a dead process left behind is taken over after this long
+    effect_lease_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator(
         "dev_guild_id", "shard_count", "discord_api_base", "discord_gateway_url", mode="before"

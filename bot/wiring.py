@@ -65,13 +65,13 @@ def build_services(
         refresh_seconds=settings.timer_refresh_seconds,
         late_after_seconds=settings.timer_late_after_seconds,
     )
-    chapters = ChapterService(sessions, clock, gazetteer)
     effects = EffectService(
         sessions,
         clock,
         max_attempts=settings.effect_max_attempts,
         retry_base_seconds=settings.effect_retry_base_seconds,
     )
+    chapters = ChapterService(sessions, clock, gazetteer, effects=effects)
     return Services(
         clock=clock,
         sessions=sessions,

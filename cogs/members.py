@@ -17,6 +17,7 @@ import discord
 from discord.ext import commands
 
 from bot.client import ChapterBot
+from bot.role_sync import sync_chapter_roles
 from bot.services.chapters import Transition
 from bot.services.members import MemberSnapshot
 
@@ -94,7 +95,9 @@ class MemberEvents(commands.Cog):
         2. members (``members.reconcile``): add the unknown, bring back the returned, mark the
            absent as gone;
         3. chapters (``chapters.remove_absent_members``): members who left while the bot was
-           away leave their chapters (announced after the lock is released).
+           away leave their chapters (announced after the lock is released);
+        4. chapter roles (``bot.role_sync``): each chapter role's holders converge to the
+           chapter's members (grants and removals written as effects), whatever was missed.
         """
         async with self.guild_lock(guild.id):
             if not guild.chunked:
@@ -113,6 +116,7 @@ class MemberEvents(commands.Cog):
             changes = await self.bot.services.chapters.remove_absent_members(
                 guild.id, [m.id for m in present]
             )
+            await sync_chapter_roles(self.bot, guild)
         log.info(
             "reconciled members of guild %s: %d added, %d back, %d left, %d unchanged; "
             "%d chapter membership(s) of departed members removed",

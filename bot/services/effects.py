@@ -41,6 +41,7 @@ __all__ = [
     "direct_message",
     "role_grant",
     "role_removal",
+    "role_subject",
 ]
 
 ERROR_MAX_CHARS = 2000
@@ -66,7 +67,8 @@ class EffectRequest:
     delay: timedelta = timedelta(0)
 
 
-def _role_subject(guild_id: int, user_id: int, role_id: int) -> str:
+def role_subject(guild_id: int, user_id: int, role_id: int) -> str:
+    """What a role change is about: one member and one role."""
     return f"role:{guild_id}:{user_id}:{role_id}"
 
 
@@ -84,7 +86,7 @@ def role_grant(
     """Give a member a role. ``describe`` finishes "I couldn't …" in a failure report."""
     return EffectRequest(
         kind=EffectKind.ROLE_GRANT,
-        subject=_role_subject(guild_id, user_id, role_id),
+        subject=role_subject(guild_id, user_id, role_id),
         payload={
             "user_id": user_id,
             "role_id": role_id,
@@ -464,6 +466,14 @@ class EffectService:
         async with self._sessions.read() as session:
             rows = await session.scalars(query.order_by(Effect.id))
             return [EffectRecord.from_row(r) for r in rows]
+
+    async def latest(self, subject: str) -> EffectRecord | None:
+        """The newest effect on ``subject`` (e.g. a member's chapter role): has it happened?"""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(Effect).where(Effect.subject == subject).order_by(Effect.id.desc()).limit(1)
+            )
+            return EffectRecord.from_row(row) if row else None
 
     async def counts(self) -> dict[str, int]:
         """Rows per status (for /about and tests)."""

@@ -19,10 +19,11 @@ from discord.ext import commands
 from bot.checks import is_organizer, organizer_only
 from bot.choices import city_choices
 from bot.client import ChapterBot
-from bot.errors import InvalidInput, NotFound
+from bot.errors import Conflict, InvalidInput, NotFound
 from bot.interactions import guild_and_member, logged_autocomplete
 from bot.limits import CONTENT_MAX, clip, fit_choices, fit_embed, join_inline, join_lines
 from bot.notify import notify_organizers
+from bot.role_sync import sync_chapter_roles
 from bot.services.chapters import (
     KNOWN_ROLES,
     STATUS_LABELS,
@@ -31,6 +32,7 @@ from bot.services.chapters import (
     Transition,
     normalize_role,
 )
+from bot.services.effects import EffectStatus, role_subject
 from bot.services.member_map import MemberMapService
 from bot.services.places import CONTINENT_NAMES
 from bot.services.sanitize import parse_row_id
@@ -233,6 +235,9 @@ class Chapters(
         await self.arm(guild_id)  # first, so a failing evaluation never breaks the chain
         transitions = await self.bot.services.chapters.evaluate_guild(guild_id)
         await self.announce(transitions)
+        guild = self.bot.get_guild(guild_id)
+        if guild is not None:  # daily, role holders converge to members whatever happened
+            await sync_chapter_roles(self.bot, guild)
 
     # ------------------------------------------------------------------ members' commands
 
@@ -295,26 +300,70 @@ class Chapters(
         member: discord.Member,
         chapter_id: int,
     ) -> None:
-        change = await self.bot.services.chapters.join(guild.id, chapter_id, member.id)
+        chapters = self.bot.services.chapters
+        try:
+            change = await chapters.join(guild.id, chapter_id, member.id)
+        except Conflict:
+            # already a member: one without the role (Discord failed, or it was taken away by
+            # hand) gets it again; otherwise "already a member" is the answer
+            current = await chapters.get(guild.id, chapter_id)
+            role = self._chapter_role(guild, current)
+            if role is None or role in member.roles:
+                raise
+            chapter = await chapters.reapply_role(guild.id, chapter_id, member.id)
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            status = await self._role_status(guild, chapter, member.id)
+            news = {
+                EffectStatus.APPLIED: "it's back.",
+                EffectStatus.FAILED: "I couldn't give it back yet; organizers have been told.",
+            }.get(status, "it's on its way (Discord is slow right now).")  # type: ignore[arg-type]
+            await interaction.followup.send(
+                f"You're already a member of **{esc(chapter.name)}**, but you didn't have its "
+                f"role: {news}",
+                ephemeral=True,
+            )
+            return
         chapter = change.chapter
         await interaction.response.defer(ephemeral=True, thinking=True)
-        role = self._chapter_role(guild, chapter)
-        problems = (
-            await self.provisioner.add_role(guild, role, [member.id])
-            if role is not None
-            else ["The chapter has no Discord role yet."]
-        )
         text = f"Welcome to **{esc(chapter.name)}**! It has {chapter.member_count} members now."
-        if chapter.channel_id:
-            text += f" Say hello in <#{chapter.channel_id}>."
-        if problems:
-            await self._tell_organizers_about(guild, chapter, problems)
+        if self._chapter_role(guild, chapter) is None:
+            if chapter.channel_id:
+                text += f" Say hello in <#{chapter.channel_id}>."
+            await self._tell_organizers_about(
+                guild, chapter, ["The chapter has no Discord role yet."]
+            )
             text += (
-                "\nI couldn't give you the chapter role yet, so you may not see its channel; "
+                "\nThe chapter has no Discord role yet, so you may not see its channel; "
                 "organizers have been told."
             )
+        else:
+            text += " " + await self._role_arrival(guild, chapter, member.id)
         await interaction.followup.send(clip(text), ephemeral=True)
         await self.announce(change.transitions)
+
+    async def _role_status(
+        self, guild: discord.Guild, chapter: ChapterSummary, user_id: int
+    ) -> EffectStatus | None:
+        """Where the member's latest role change stands, after waiting a moment for Discord."""
+        assert chapter.role_id is not None
+        subject = role_subject(guild.id, user_id, chapter.role_id)
+        return (await self.bot.effects_worker.wait_settled([subject]))[subject]
+
+    async def _role_arrival(
+        self, guild: discord.Guild, chapter: ChapterSummary, user_id: int
+    ) -> str:
+        """Wait a moment for the member's role grant, then say where it stands: the membership
+        is saved whatever Discord does, so this is news, never an apology."""
+        status = await self._role_status(guild, chapter, user_id)
+        where = f" <#{chapter.channel_id}>" if chapter.channel_id else " the chapter's channel"
+        if status == EffectStatus.APPLIED:
+            return f"Say hello in{where}." if chapter.channel_id else "You have its role now."
+        if status == EffectStatus.FAILED:
+            return (
+                "I couldn't give you the chapter role yet, so you may not see its channel; "
+                "organizers have been told and will fix it."
+            )
+        return f"Your role is on its way (Discord is slow right now); with it you'll see{where}."
 
     @app_commands.command(name="leave", description="Leave a chapter")
     @app_commands.describe(chapter="The chapter to leave (default: your only chapter)")
@@ -332,14 +381,16 @@ class Chapters(
             chapter = mine[0]
         change = await self.bot.services.chapters.leave(guild.id, chapter.id, member.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        role = self._chapter_role(guild, change.chapter)
-        problems = await self.provisioner.remove_role(guild, role, member.id) if role else []
         text = f"You left **{esc(change.chapter.name)}**."
         if change.vacated_roles:
             text += f" Your roles there ({', '.join(change.vacated_roles)}) are open again."
-        if problems:
-            await self._tell_organizers_about(guild, change.chapter, problems)
-            text += "\nI couldn't take the chapter role back; organizers have been told."
+        if change.chapter.role_id is not None:
+            subject = role_subject(guild.id, member.id, change.chapter.role_id)
+            status = (await self.bot.effects_worker.wait_settled([subject]))[subject]
+            if status == EffectStatus.PENDING:
+                text += " Discord is slow right now: the chapter role goes in a moment."
+            elif status == EffectStatus.FAILED:
+                text += " I couldn't take the chapter role back yet; organizers have been told."
         await interaction.followup.send(clip(text), ephemeral=True)
         if change.vacated_roles:
             await self._post(
@@ -628,14 +679,21 @@ class Chapters(
             guild.id, source.id, into.id, reason, actor.id
         )
         await interaction.response.defer(ephemeral=True, thinking=True)
-        role = self._chapter_role(guild, result.target)
         problems: list[str] = []
-        if result.moved_user_ids:
-            problems = (
-                await self.provisioner.add_role(guild, role, list(result.moved_user_ids))
-                if role is not None
-                else [f"{result.target.name} has no Discord role yet."]
-            )
+        roles_news = ""
+        if result.moved_user_ids and result.target.role_id is None:
+            problems = [f"{result.target.name} has no Discord role yet."]
+        elif result.moved_user_ids and result.target.role_id is not None:
+            subjects = [
+                role_subject(guild.id, u, result.target.role_id) for u in result.moved_user_ids
+            ]
+            statuses = await self.bot.effects_worker.wait_settled(subjects, timeout=3.0)
+            waiting = sum(1 for s in statuses.values() if s == EffectStatus.PENDING)
+            failed = sum(1 for s in statuses.values() if s == EffectStatus.FAILED)
+            if waiting:
+                roles_news += f" {waiting} of their roles are still on their way."
+            if failed:
+                roles_news += f" {failed} role(s) failed; you'll get the reasons here."
         target_channel = (
             f" Continue in <#{result.target.channel_id}>." if result.target.channel_id else ""
         )
@@ -651,7 +709,8 @@ class Chapters(
         )
         text = (
             f"Merged **{esc(result.source.name)}** into **{esc(result.target.name)}**: "
-            f"{len(result.moved_user_ids)} member(s) moved.{self._leftovers(result.source)}"
+            f"{len(result.moved_user_ids)} member(s) moved.{roles_news}"
+            f"{self._leftovers(result.source)}"
         )
         if problems:
             await self._tell_organizers_about(guild, result.target, problems)
@@ -756,11 +815,13 @@ class Chapters(
         text = f"**{esc(chapter.name)}** · role: {role} · channel: {channel}"
         if report.created:
             text += f"\nCreated {', '.join(report.created)}."
+        if report.roles:
+            text += f"\n{report.roles}"
         if report.problems:
             text += "\nStill to fix:\n" + bullets(report.problems)
             text += "\nRun /chapter provision again once it's fixed."
         else:
-            text += "\nEverything is in place and every member has the role."
+            text += "\nEverything is in place."
         await interaction.followup.send(clip(text), ephemeral=True)
 
     # ------------------------------------------------------------------ the member map

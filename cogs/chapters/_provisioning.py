@@ -3,7 +3,8 @@
 Every Discord call is checked first against what the bot can do (``guild.me.guild_permissions``
 and ``guild.me.top_role``), so a missing permission or a role too low becomes a sentence naming
 what to fix instead of a 403; ``discord.Forbidden`` is still handled in case the cache was stale.
-The chapter stays recorded whatever happens here: ``/chapter provision`` retries.
+The chapter stays recorded whatever happens here: ``/chapter provision`` retries. Members' roles
+are not changed here but reconciled through the effects outbox (``bot.role_sync``).
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.role_checks import cannot_manage, forbidden, missing_permission
+from bot.role_sync import sync_chapter_roles
 from bot.services.chapters import ChapterSummary
+from bot.services.effects import EffectStatus, role_subject
 
 if TYPE_CHECKING:
     from bot.client import ChapterBot
 
 log = logging.getLogger(__name__)
-
-MISSING_PERMISSIONS = 50013
-SETTINGS_PATH = "Server Settings → Roles"
 
 # what the chapter role may do in its channel, and what the bot keeps for itself
 MEMBER_CHANNEL_PERMS = ("view_channel", "send_messages", "read_message_history")
@@ -39,12 +40,6 @@ BOT_CHANNEL_PERMS = (
 )
 _SLUG_DROP = re.compile(r"[^\w-]+")
 _DASHES = re.compile(r"-{2,}")
-
-
-def permission_name(flag: str) -> str:
-    """``"manage_roles"`` → ``"Manage Roles"`` (as Discord's settings screen says it)."""
-    special = {"view_channel": "View Channels", "manage_channels": "Manage Channels"}
-    return special.get(flag, flag.replace("_", " ").title())
 
 
 def channel_slug(name: str, fallback: str = "chapter") -> str:
@@ -62,29 +57,8 @@ class ProvisionReport:
     channel: discord.TextChannel | None = None
     created: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def too_low(guild: discord.Guild, role: discord.Role) -> str:
-    bot_role = guild.me.top_role
-    bot_name = bot_role.name if not bot_role.is_default() else "chapterbot"
-    return (
-        f"My role is below **{discord.utils.escape_markdown(role.name)}**, so I can't give it "
-        f"to members: drag the **{discord.utils.escape_markdown(bot_name)}** role above "
-        f"**{discord.utils.escape_markdown(role.name)}** in {SETTINGS_PATH}."
-    )
-
-
-def missing_permission(flag: str, purpose: str) -> str:
-    return (
-        f"I need the **{permission_name(flag)}** permission to {purpose}: give it to my role "
-        f"in {SETTINGS_PATH}."
-    )
-
-
-def forbidden(error: discord.Forbidden, flag: str, purpose: str) -> str:
-    if error.code == MISSING_PERMISSIONS:
-        return missing_permission(flag, purpose) + " (Discord said: Missing Permissions.)"
-    return f"Discord refused to let me {purpose} ({error.status} {error.code}: {error.text[:100]})."
+    #: what reconciling the members' roles did
+    roles: str = ""
 
 
 class Provisioner:
@@ -135,9 +109,11 @@ class Provisioner:
         report.channel = channel
 
         if role is not None:
-            members = (await self.bot.services.chapters.details(guild.id, chapter.id)).members
-            problems = await self.add_role(guild, role, [m.user_id for m in members])
-            report.problems.extend(problems)
+            problem = cannot_manage(guild, role)
+            if problem is not None:
+                report.problems.append(problem)
+            else:
+                report.roles = await self.sync_roles(guild, role, chapter.id)
         return report
 
     async def _create_channel(
@@ -230,62 +206,25 @@ class Provisioner:
                 forbidden(error, "manage_roles", f"let {role.name} into {channel.mention}")
             )
 
-    def can_manage(self, guild: discord.Guild, role: discord.Role) -> str | None:
-        """Why the bot can't add/remove ``role`` right now, or None if it can."""
-        me = guild.me
-        if not me.guild_permissions.manage_roles:
-            return missing_permission("manage_roles", f"give members the {role.name} role")
-        if role >= me.top_role:
-            return too_low(guild, role)
-        return None
-
-    async def _member(self, guild: discord.Guild, user_id: int) -> discord.Member | None:
-        member = guild.get_member(user_id)
-        if member is not None:
-            return member
-        try:
-            return await guild.fetch_member(user_id)
-        except discord.NotFound:
-            return None
-
-    async def add_role(
-        self, guild: discord.Guild, role: discord.Role, user_ids: list[int]
-    ) -> list[str]:
-        """Give ``role`` to these members (skipping those who have it); problems, if any."""
-        problem = self.can_manage(guild, role)
-        if problem is not None:
-            return [problem]
-        for user_id in user_ids:
-            member = await self._member(guild, user_id)
-            if member is None or role in member.roles:
-                continue
-            try:
-                await member.add_roles(role, reason="chapterbot: joined the chapter")
-            except discord.Forbidden as error:
-                return [self._refused(guild, role, error, f"give members the {role.name} role")]
-        return []
-
-    @staticmethod
-    def _refused(
-        guild: discord.Guild, role: discord.Role, error: discord.Forbidden, purpose: str
-    ) -> str:
-        """Discord refused a role change the cache said was fine: with Manage Roles in hand,
-        50013 means the role sits above the bot's (moved since the cache was updated)."""
-        if error.code == MISSING_PERMISSIONS and guild.me.guild_permissions.manage_roles:
-            return too_low(guild, role) + " (Discord said: Missing Permissions.)"
-        return forbidden(error, "manage_roles", purpose)
-
-    async def remove_role(
-        self, guild: discord.Guild, role: discord.Role, user_id: int
-    ) -> list[str]:
-        problem = self.can_manage(guild, role)
-        if problem is not None:
-            return [problem]
-        member = await self._member(guild, user_id)
-        if member is None or role not in member.roles:
-            return []
-        try:
-            await member.remove_roles(role, reason="chapterbot: left the chapter")
-        except discord.Forbidden as error:
-            return [self._refused(guild, role, error, f"take the {role.name} role back")]
-        return []
+    async def sync_roles(self, guild: discord.Guild, role: discord.Role, chapter_id: int) -> str:
+        """Make the role's holders equal the chapter's members (grants and removals through the
+        outbox), wait briefly for Discord, and say what happened."""
+        syncs = await sync_chapter_roles(self.bot, guild, chapter_id=chapter_id)
+        if syncs is None:
+            return "I couldn't read the server's member list, so members' roles were not checked."
+        sync = next((s for s in syncs if s.chapter_id == chapter_id), None)
+        if sync is None or not (sync.granted or sync.removed):
+            return "Every member has the role, and nobody else."
+        subjects = [role_subject(guild.id, u, role.id) for u in (*sync.granted, *sync.removed)]
+        statuses = await self.bot.effects_worker.wait_settled(subjects, timeout=3.0)
+        waiting = sum(1 for s in statuses.values() if s == EffectStatus.PENDING)
+        failed = sum(1 for s in statuses.values() if s == EffectStatus.FAILED)
+        text = (
+            f"Roles: {len(sync.granted)} member(s) to give it to, "
+            f"{len(sync.removed)} non-member(s) to take it from"
+        )
+        if failed:
+            return f"{text}; {failed} failed (organizers have been told why)."
+        if waiting:
+            return f"{text}; {waiting} still on their way (Discord is slow; they'll follow)."
+        return f"{text}: done."

@@ -37,7 +37,7 @@ async def test_a_role_grant_survives_server_errors_and_is_applied_once(world: Wo
     effect = await world.services.effects.get(effect_id)
     assert effect is not None
     assert effect.status == EffectStatus.PENDING  # waiting for its backoff
-    assert effect.last_error is not None and effect.last_error.startswith("503")
+    assert effect.last_error is not None and effect.last_error.startswith("Discord answered 503")
     for _ in range(2):
         await world.advance(timedelta(minutes=5))  # the durable timer wakes the worker
         await settle(world)
@@ -69,9 +69,10 @@ async def test_a_refused_change_fails_with_the_reason_and_organizers_are_told(
     effect = await world.services.effects.get(effect_id)
     assert effect is not None
     assert effect.status == EffectStatus.FAILED
-    assert effect.last_error is not None and "50013" in effect.last_error
+    # the cache said the role was manageable, Discord said 50013: the role must be above ours
+    assert effect.last_error is not None and "drag the **chapterbot** role" in effect.last_error
     [report] = world.twin.messages(organizers)
-    assert report["content"].startswith("I couldn't give <@1> the **Windy** role")
+    assert report["content"].startswith("I couldn't give <@1> the **Windy** role: My role is")
     assert "run /chapter provision" in report["content"]
     assert report["mentions"] == []  # a report pings nobody
 

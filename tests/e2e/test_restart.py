@@ -20,8 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def start_bot(
-    twin: Twin, database_url: str, log: Path, gazetteer: Gazetteer
+    twin: Twin, database_url: str, log: Path, gazetteer: Gazetteer, **settings: str
 ) -> asyncio.subprocess.Process:
+    """``python -m bot`` against ``twin``; ``settings`` are more environment variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))}
     env.update(
         DISCORD_TOKEN=twin.token,
@@ -32,6 +33,7 @@ async def start_bot(
         LOG_LEVEL="DEBUG",  # the token must not appear at any level
         GAZETTEER_DIR=str(gazetteer.index_dir),  # built once for the run
     )
+    env.update(settings)
     with log.open("ab") as sink:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", cwd=REPO, env=env, stdout=sink, stderr=sink

@@ -21,6 +21,7 @@ from bot.services.chapters.lifecycle import (
     next_status,
 )
 from bot.services.chapters.results import AgreementSummary, ChapterSummary, Transition
+from bot.services.effects import EffectService
 from bot.services.places import Gazetteer
 from db.models import (
     Chapter,
@@ -91,11 +92,14 @@ class ChapterStore:
         places: Gazetteer,
         *,
         lapse_after: timedelta = LAPSE_AFTER,
+        effects: EffectService | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._places = places
         self.lapse_after = lapse_after
+        #: where role changes are written (None: nothing is changed on Discord, e.g. in tests)
+        self._effects = effects
 
     # ------------------------------------------------------------------ rows
 

@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import Conflict, NotFound
-from bot.services.chapters._store import ChapterStore
+from bot.errors import Conflict, NotAllowed, NotFound
+from bot.services.chapters.discord_sync import ChapterDiscordSync
 from bot.services.chapters.results import MembershipChange
 from db.models import Chapter, ChapterMember, ChapterRoleAssignment
 
 
-class ChapterMembership(ChapterStore):
+class ChapterMembership(ChapterDiscordSync):
     async def join(self, guild_id: int, chapter_id: int, user_id: int) -> MembershipChange:
         try:
             return await self._join(guild_id, chapter_id, user_id)
@@ -26,6 +26,8 @@ class ChapterMembership(ChapterStore):
         now = self._clock.now()
         async with self._sessions.write() as session:
             chapter = await self._active_chapter(session, guild_id, chapter_id, lock=True)
+            if await self._left_the_server(session, guild_id, user_id):
+                raise NotAllowed("You're no longer a member of this server, so you can't join.")
             if await session.get(ChapterMember, (chapter.id, user_id)) is not None:
                 raise Conflict(f"You're already a member of {chapter.name}.")
             session.add(
@@ -34,6 +36,7 @@ class ChapterMembership(ChapterStore):
                 )
             )
             await session.flush()
+            await self._grant_role(session, chapter, [user_id])
             transitions = await self._reevaluate(session, chapter, now, "a member joined")
             return MembershipChange(
                 chapter=await self._summary(session, chapter),
@@ -48,7 +51,9 @@ class ChapterMembership(ChapterStore):
             membership = await session.get(ChapterMember, (chapter.id, user_id))
             if membership is None:
                 raise NotFound(f"You're not a member of {chapter.name}.")
-            return await self._remove_member(session, chapter, membership, now, "a member left")
+            return await self._remove_member(
+                session, chapter, membership, now, "a member left", take_role_back=True
+            )
 
     async def remove_member_everywhere(self, guild_id: int, user_id: int) -> list[MembershipChange]:
         """The member left the server: take them out of every chapter (and its roles)."""
@@ -108,7 +113,11 @@ class ChapterMembership(ChapterStore):
         membership: ChapterMember,
         now: datetime,
         trigger: str,
+        *,
+        take_role_back: bool = False,
     ) -> MembershipChange:
+        """``take_role_back``: the member is still in the server (left the chapter only); who
+        left the server lost every role with it."""
         held = list(
             await session.scalars(
                 select(ChapterRoleAssignment).where(
@@ -121,6 +130,8 @@ class ChapterMembership(ChapterStore):
             await session.delete(assignment)
         await session.delete(membership)
         await session.flush()
+        if take_role_back:
+            await self._take_role_back(session, chapter, [membership.user_id])
         transitions = await self._reevaluate(session, chapter, now, trigger)
         return MembershipChange(
             chapter=await self._summary(session, chapter),

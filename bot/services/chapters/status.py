@@ -7,14 +7,14 @@ from sqlalchemy import select
 
 from bot.errors import Conflict, InvalidInput
 from bot.services.chapter_settings import load_chapter_settings
-from bot.services.chapters._store import ChapterStore
+from bot.services.chapters.discord_sync import ChapterDiscordSync
 from bot.services.chapters.lifecycle import ACTIVE_STATUSES, EVALUATED_STATUSES, STATUS_LABELS
 from bot.services.chapters.results import MergeResult, Transition
 from bot.services.chapters.text import REASON_MAX_CHARS, clean_text
 from db.models import Chapter, ChapterMember, ChapterStatus
 
 
-class ChapterStatusChanges(ChapterStore):
+class ChapterStatusChanges(ChapterDiscordSync):
     async def evaluate(self, guild_id: int, chapter_id: int) -> Transition | None:
         now = self._clock.now()
         async with self._sessions.write() as session:
@@ -98,7 +98,8 @@ class ChapterStatusChanges(ChapterStore):
         self, guild_id: int, source_id: int, target_id: int, reason: str, actor_id: int
     ) -> MergeResult:
         """Move every member of ``source`` into ``target``; ``source`` becomes merged. Roles and
-        agreements stay with the source as its history."""
+        agreements stay with the source as its history; the moved members' grants of the
+        target's role are written with the move."""
         why = clean_text(reason, what="reason", limit=REASON_MAX_CHARS)
         if source_id == target_id:
             raise InvalidInput("Pick two different chapters: the one to merge and the one to keep.")
@@ -127,6 +128,7 @@ class ChapterStatusChanges(ChapterStore):
                     )
                     moved.append(member.user_id)
             source.merged_into_id = target.id
+            await self._grant_role(session, target, moved)
             merged = await self._transition(
                 session,
                 source,
