@@ -469,7 +469,7 @@ class EffectService:
 
     async def latest(self, subject: str) -> EffectRecord | None:
         """The newest effect on ``subject`` (e.g. a member's chapter role): has it happened?"""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(
                 select(Effect).where(Effect.subject == subject).order_by(Effect.id.desc()).limit(1)
             )

@@ -83,7 +83,7 @@ class ChapterDiscordSync(ChapterStore):
 
     async def reapply_role(self, guild_id: int, chapter_id: int, user_id: int) -> ChapterSummary:
         """A member lacks the chapter's role on Discord: give it again (``/chapter join``)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             chapter = await self._chapter(session, guild_id, chapter_id)
             if await session.get(ChapterMember, (chapter.id, user_id)) is None:
                 raise NotFound(f"You're not a member of {chapter.name}.")
@@ -92,7 +92,7 @@ class ChapterDiscordSync(ChapterStore):
 
     async def chapter_role_ids(self, guild_id: int) -> dict[int, int]:
         """Role id → chapter id for every chapter of the guild that has a role."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.execute(
                 select(Chapter.role_id, Chapter.id).where(
                     Chapter.guild_id == guild_id, Chapter.role_id.is_not(None)
@@ -120,7 +120,7 @@ class ChapterDiscordSync(ChapterStore):
         """
         present = set(present_user_ids)
         results: list[RoleSync] = []
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             query = select(Chapter).where(
                 Chapter.guild_id == guild_id, Chapter.role_id.is_not(None)
             )
