@@ -47,6 +47,16 @@ def normalized_name(text: str) -> str:
     return clean_name(unicodedata.normalize("NFKC", text))
 
 
+def as_row_id(text: str) -> int | None:
+    """``text`` as one of our row ids if it can be one (ASCII digits, in range), else None.
+    Never ``int()`` of unchecked digits: beyond 4,300 of them Python raises ValueError."""
+    digits = text.strip()
+    if not digits.isdecimal() or not digits.isascii() or len(digits) > len(str(ROW_ID_MAX)):
+        return None
+    value = int(digits)
+    return value if 1 <= value <= ROW_ID_MAX else None
+
+
 def parse_row_id(text: str, *, what: str) -> int:
     """The id of one of our rows, as a user typed it ("3", "#3"); InvalidInput if it is not a
     number or cannot be an id (0, or beyond the database's integer)."""
@@ -55,7 +65,10 @@ def parse_row_id(text: str, *, what: str) -> int:
         raise InvalidInput(
             f"Pick the {what} from the list as you type, or give its number (like 3)."
         )
-    return require_row_id(int(digits), what=what)
+    value = as_row_id(digits)
+    if value is None:
+        raise InvalidInput(f"There is no {what} number {digits[:20]}. Pick one from the list.")
+    return value
 
 
 def require_row_id(value: int, *, what: str) -> int:

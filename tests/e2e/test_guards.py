@@ -101,3 +101,11 @@ async def test_names_lose_bidi_controls_zero_width_and_nul(world: World) -> None
     await answer(ix)
     [region] = await world.services.member_map.list_regions(world.guild_id)
     assert region.name == "West Coast"
+
+
+async def test_a_chapter_option_of_thousands_of_digits_is_just_not_found(world: World) -> None:
+    """Found by the fuzz: a chapter option of 6,000 digits hit Python's 4,300-digit limit of
+    int() (ValueError, the generic apology and a traceback)."""
+    ada = await world.join("ada")
+    ix = await chapter_cmd(world, ada, "info", chapter="7" * 6000)
+    await refused(ix, "I don't know a chapter called")

@@ -22,6 +22,7 @@ from bot.services.chapters.results import (
 )
 from bot.services.chapters.text import name_key
 from bot.services.places import CONTINENT_NAMES, normalize
+from bot.services.sanitize import as_row_id
 from db.models import (
     Chapter,
     ChapterAgreement,
@@ -64,8 +65,8 @@ class ChapterLookups(ChapterStore):
 
     @staticmethod
     def _match(query: str, chapters: Sequence[Chapter]) -> Chapter | None:
-        if query.isdecimal() and query.isascii():
-            wanted = int(query)
+        wanted = as_row_id(query)
+        if wanted is not None:
             for chapter in chapters:
                 if chapter.id == wanted:
                     return chapter

@@ -12,6 +12,7 @@ from bot.services.sanitize import (
     BIDI_CONTROLS,
     ROW_ID_MAX,
     ZERO_WIDTH,
+    as_row_id,
     clean_name,
     clean_text,
     is_snowflake,
@@ -56,4 +57,7 @@ def test_row_ids_are_range_checked_before_the_database() -> None:
     for bad in ("99999999999999999999", str(ROW_ID_MAX + 1), "0", "x", "３", "-1", ""):
         with pytest.raises(InvalidInput):
             parse_row_id(bad, what="agreement")
+    assert as_row_id("42") == 42 and as_row_id(" 7 ") == 7
+    assert as_row_id("7" * 6000) is None  # int() of it would raise ValueError
+    assert as_row_id("0") is None and as_row_id("x") is None and as_row_id("٣") is None
     assert is_snowflake(2**63 - 1) and not is_snowflake(2**63) and not is_snowflake(0)
