@@ -49,6 +49,9 @@ def join_lines(
 ) -> str:
     """``lines`` joined by ``sep``, at most ``limit`` characters: the lines that don't fit are
     replaced by ``more`` (formatted with ``n``, how many were left out)."""
+    whole = sep.join(lines)
+    if len(whole) <= limit:
+        return whole
     out: list[str] = []
     used = 0
     for index, line in enumerate(lines):
