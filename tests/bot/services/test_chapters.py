@@ -369,7 +369,9 @@ async def test_set_status_by_hand_archive_and_revive(
 async def test_merge_moves_members_and_points_to_the_target(
     service: ChapterService, settings: ChapterSettingsService
 ) -> None:
-    await settings.update(GUILD, meeting_months=0, require_agreements=False, key_roles=())
+    await settings.update(
+        GUILD, min_members=4, meeting_months=0, require_agreements=False, key_roles=()
+    )
     oakland = await service.propose(GUILD, 1, "Oakland")
     for user in (2, 3):
         await service.join(GUILD, oakland.id, user)
@@ -379,6 +381,12 @@ async def test_merge_moves_members_and_points_to_the_target(
     assert sorted(result.moved_user_ids) == [1, 2]  # 3 was already in both
     assert result.source.status == ChapterStatus.MERGED
     assert result.target.member_count == 4
+    assert (result.merged.chapter.id, result.merged.to_status) == (oakland.id, "merged")
+    assert not result.merged.automatic and "one Bay Area chapter" in result.merged.reason
+    # the grown target is re-evaluated in the same transaction: 4 members make it formal
+    [grown] = result.target_transitions
+    assert (grown.chapter.id, grown.to_status) == (sf.id, ChapterStatus.FORMAL)
+    assert grown.automatic and "Oakland Chapter was merged into it" in grown.reason
     with pytest.raises(Conflict, match="merged into San Francisco Chapter"):
         await service.join(GUILD, oakland.id, 9)
     with pytest.raises(NotFound, match="merged into"):
