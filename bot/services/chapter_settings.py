@@ -20,7 +20,7 @@ DEFAULT_KEY_ROLES = ("facilitator", "note-taker")
 #: recorded (``chapter_meeting`` rows with ``attendee_count``), set this to True** — the default
 #: becomes a meeting with attendance each month again, for every guild that never chose its own
 #: ``meeting_months``, and the notes disappear.
-MEETING_ATTENDANCE_RECORDED = False
+MEETING_ATTENDANCE_RECORDED = True
 #: Said wherever the meeting criterion is shown while attendance is not recorded.
 ATTENDANCE_NOT_RECORDED = "meeting attendance is not recorded yet"
 #: ``meeting_months`` of a guild that never chose one.

@@ -406,7 +406,12 @@ class Chapters(
     @app_commands.describe(chapter="The chapter: pick it as you type")
     async def info(self, interaction: discord.Interaction[ChapterBot], chapter: Known) -> None:
         details = await self.bot.services.chapters.details(chapter.guild_id, chapter.id)
-        await interaction.response.send_message(embed=info_embed(details), ephemeral=True)
+        upcoming, held = await self.bot.services.meetings.next_and_last(
+            chapter.guild_id, chapter.id
+        )
+        await interaction.response.send_message(
+            embed=info_embed(details, upcoming, held), ephemeral=True
+        )
 
     @app_commands.command(name="list", description="List chapters, by region, continent or status")
     @app_commands.describe(

@@ -23,6 +23,7 @@ from bot.services.chapters import (
     ChapterSummary,
     Transition,
 )
+from bot.services.meetings import OccurrenceView
 from bot.services.sanitize import require_row_id
 from bot.text import esc, timestamp
 
@@ -101,7 +102,11 @@ def criteria_lines(details: ChapterDetails) -> list[str]:
     return lines
 
 
-def info_embed(details: ChapterDetails) -> discord.Embed:
+def info_embed(
+    details: ChapterDetails,
+    next_meeting: OccurrenceView | None = None,
+    last_held: OccurrenceView | None = None,
+) -> discord.Embed:
     chapter = details.chapter
     embed = discord.Embed(
         title=clip(f"{STATUS_ICONS[chapter.status]} {chapter.name}", 256),
@@ -151,8 +156,17 @@ def info_embed(details: ChapterDetails) -> discord.Embed:
         inline=False,
     )
     meeting = f"Next meeting: {NO_MEETINGS}"
+    if next_meeting is not None:
+        meeting = (
+            f"Next meeting: **{esc(next_meeting.title)}** {timestamp(next_meeting.starts_at, 'F')}"
+            f" ({timestamp(next_meeting.starts_at, 'R')}), {next_meeting.repeat}"
+        )
     if details.criteria.last_meeting_at is not None:
         meeting += f" · last meeting {timestamp(details.criteria.last_meeting_at, 'D')}"
+    if last_held is not None:
+        meeting += f" ({last_held.attendee_count} came)"
+        if last_held.notes:
+            meeting += f"\nNotes: {esc(clip(last_held.notes, 300))}"
     if not MEETING_ATTENDANCE_RECORDED:
         meeting += f"\n{ATTENDANCE_NOT_RECORDED.capitalize()}."
     embed.add_field(name="Meetings", value=meeting, inline=False)

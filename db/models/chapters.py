@@ -85,6 +85,8 @@ class Chapter(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # chapters formal while meetings were not required have until then to hold one (0006)
+    meeting_grace_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ChapterMember(Base):

@@ -121,11 +121,14 @@ async def test_propose_creates_role_and_private_channel(world: World) -> None:
 
 async def test_members_join_until_formal_and_it_is_announced(world: World) -> None:
     organizers = await organizers_channel(world)
-    # the default criteria ask for no meetings while attendance is not recorded, and say so
+    # the default criteria ask for a meeting with recorded attendance each month
     ix = await world.slash(world.organizer_id, "chapter", "criteria")
     shown = content(await answer(ix))
-    assert "**Meetings:** not required (meeting attendance is not recorded yet)" in shown
-    ix = await world.slash(world.organizer_id, "chapter", "criteria", min_members=5)
+    assert "**Meetings:** at least one with attendance in each of the last 1 month(s)" in shown
+    # this guild does not require meetings (test_meetings covers a meeting making it formal)
+    ix = await world.slash(
+        world.organizer_id, "chapter", "criteria", min_members=5, meeting_months=0
+    )
     assert "Saved" in content(await answer(ix))
     # re-evaluating every chapter (~2 s for 300 on SQLite) comes after the answer
     assert (await ix.response())["type"] == DEFERRED
@@ -187,18 +190,17 @@ async def test_members_join_until_formal_and_it_is_announced(world: World) -> No
     embed = info["embeds"][0]
     text = str(embed)
     assert "formal" in text and "no meetings scheduled" in text
-    assert "Meeting attendance is not recorded yet." in text
-    assert "meetings not required (meeting attendance is not recorded yet)" in text
+    assert "meetings not required" in text and "not recorded" not in text
     assert flags(info) & EPHEMERAL
     world.twin.assert_no_spec_violations()
 
 
-async def test_asking_for_meetings_says_attendance_is_not_recorded_yet(world: World) -> None:
-    ix = await world.slash(world.organizer_id, "chapter", "criteria", meeting_months=1)
+async def test_asking_for_meetings_each_month(world: World) -> None:
+    ix = await world.slash(world.organizer_id, "chapter", "criteria", meeting_months=2)
     saved = content(await answer(ix))
-    assert "in each of the last 1 month(s). But meeting attendance is not recorded yet" in saved
-    assert "set meeting_months:0 until it is" in saved
-    assert (await world.services.chapter_settings.get(world.guild_id)).meeting_months == 1
+    assert "at least one with attendance in each of the last 2 month(s)" in saved
+    assert "not recorded" not in saved
+    assert (await world.services.chapter_settings.get(world.guild_id)).meeting_months == 2
 
 
 async def test_join_button_on_the_proposal(world: World) -> None:

@@ -186,6 +186,19 @@ async def test_schedule_rsvp_remind_and_record_attendance(world: World) -> None:
     details = await world.services.chapters.details(world.guild_id, chapter.id)
     [meetings_criterion] = [r for r in details.criteria.results if r.key == "meetings"]
     assert meetings_criterion.met
+    info = await answer(
+        await world.twin.slash(
+            world.guild_id,
+            world.channel_id,
+            ana,
+            "chapter",
+            subcommand="info",
+            options={"chapter": str(chapter.id)},
+        )
+    )
+    shown = str(info["embeds"][0])
+    assert "Notes: Planned the fair" in shown and "(2 came)" in shown
+    assert "Next meeting: **Monthly circle** <t:" in shown  # next week's, the series is weekly
 
 
 async def test_bad_input_is_answered_before_anything_is_saved(world: World) -> None:

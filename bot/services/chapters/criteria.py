@@ -18,7 +18,13 @@ from bot.services.chapter_settings import (
 )
 from bot.services.chapters.results import CriteriaReport, CriterionResult
 from bot.services.chapters.text import plural
-from db.models import ChapterAgreement, ChapterMeeting, ChapterMember, ChapterRoleAssignment
+from db.models import (
+    Chapter,
+    ChapterAgreement,
+    ChapterMeeting,
+    ChapterMember,
+    ChapterRoleAssignment,
+)
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -98,6 +104,18 @@ async def _meetings(
         if not any(start < at <= end for at in held):
             missing_windows.append((start, end))
     span = "in the last month" if months == 1 else f"in each of the last {months} months"
+    grace = await session.scalar(
+        select(Chapter.meeting_grace_until).where(Chapter.id == chapter_id)
+    )
+    if missing_windows and grace is not None and now < grace:
+        # formal while meetings were not required: a month to hold one before going at risk
+        return CriterionResult(
+            "meetings",
+            "Meetings",
+            True,
+            True,
+            f"needs a meeting with attendance {span}; grace period until {grace:%Y-%m-%d}",
+        )
     if not missing_windows:
         detail = f"a meeting with attendance {span}"
     elif last_meeting is None:

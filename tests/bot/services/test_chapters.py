@@ -25,7 +25,13 @@ from bot.services.chapters import (
     normalize_role,
 )
 from bot.services.places import AmbiguousPlace, Gazetteer, PlaceNotFound
-from db.models import ChapterMeeting, ChapterSettings, ChapterStatusChange, OrganizerRegion
+from db.models import (
+    Chapter,
+    ChapterMeeting,
+    ChapterSettings,
+    ChapterStatusChange,
+    OrganizerRegion,
+)
 
 GUILD = 1000
 OTHER_GUILD = 2000
@@ -188,30 +194,36 @@ async def test_forming_becomes_formal_when_all_criteria_met_without_meetings(
     assert "note-taker role was assigned" in history[-1][2]
 
 
-async def test_the_default_criteria_can_be_met_while_attendance_is_not_recorded(
+async def test_the_default_criteria_ask_for_a_meeting_with_recorded_attendance_each_month(
     service: ChapterService,
     settings: ChapterSettingsService,
     sessions: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
 ) -> None:
-    """Until the meetings feature records attendance (MEETING_ATTENDANCE_RECORDED), the default
-    asks for no meetings, and says why; a guild that saves other criteria keeps that default."""
-    assert not MEETING_ATTENDANCE_RECORDED
+    """Attendance is recorded (the meetings feature), so the default asks for a meeting with
+    attendance each month again; a guild that saves other criteria keeps that default."""
+    assert MEETING_ATTENDANCE_RECORDED
     await settings.update(GUILD, min_members=5)
     async with sessions() as session:
         row = await session.get(ChapterSettings, GUILD)
         assert row is not None and row.meeting_months is None  # the default, not a copy of it
-    assert (await settings.get(GUILD)).meeting_months == DEFAULT_MEETING_MONTHS == 0
+    assert (await settings.get(GUILD)).meeting_months == DEFAULT_MEETING_MONTHS == 1
     chapter = await service.propose(GUILD, FOUNDER, "Chicago")
-    report = (await service.details(GUILD, chapter.id)).criteria
-    [meetings] = [c for c in report.results if c.key == "meetings"]
-    assert meetings.met and not meetings.required
-    assert meetings.detail == "meetings not required (meeting attendance is not recorded yet)"
     await make_functioning(service, chapter.id)
     change = await service.assign_role(
         GUILD, chapter.id, "note-taker", 2, actor_id=FOUNDER, actor_is_organizer=False
     )
-    assert [t.to_status for t in change.transitions] == [ChapterStatus.FORMAL]
-    assert "meeting" not in change.transitions[0].reason
+    assert change.transitions == ()
+    [meetings] = [
+        c
+        for c in (await service.details(GUILD, chapter.id)).criteria.results
+        if c.key == "meetings"
+    ]
+    assert meetings.required and not meetings.met
+    assert "not recorded" not in meetings.detail
+    await add_meeting(sessions, chapter.id, clock.now() - timedelta(days=1), 5)
+    transition = await service.evaluate(GUILD, chapter.id)
+    assert transition is not None and transition.to_status == ChapterStatus.FORMAL
 
 
 async def test_meeting_months_one_requires_a_meeting_with_attendance_in_the_last_month(
@@ -229,8 +241,7 @@ async def test_meeting_months_one_requires_a_meeting_with_attendance_in_the_last
     details = await service.details(GUILD, chapter.id)
     assert details.chapter.status == ChapterStatus.FORMING
     assert [c.key for c in details.criteria.missing] == ["meetings"]
-    assert "meeting attendance is not recorded yet" in details.criteria.missing[0].detail
-    assert "meeting_months:0" in details.criteria.missing[0].detail
+    assert "no meetings recorded" in details.criteria.missing[0].detail
 
     # a meeting without attendance and one too long ago do not count
     await add_meeting(sessions, chapter.id, clock.now() - timedelta(days=2), 0)
@@ -603,3 +614,37 @@ def test_months_before() -> None:
         2024, 12, 15, tzinfo=UTC
     )
     assert months_before(datetime(2024, 3, 30, tzinfo=UTC), 1) == datetime(2024, 2, 29, tzinfo=UTC)
+
+
+async def test_a_chapter_formal_before_meetings_were_required_gets_a_grace_month(
+    service: ChapterService,
+    settings: ChapterSettingsService,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+) -> None:
+    """Migration 0006 stamps ``meeting_grace_until`` on chapters formal under the relaxed default;
+    until then a missing meeting does not put them at risk."""
+    await settings.update(GUILD, meeting_months=0)
+    chapter = await service.propose(GUILD, FOUNDER, "Chicago")
+    await make_functioning(service, chapter.id)
+    await service.assign_role(
+        GUILD, chapter.id, "note-taker", 2, actor_id=FOUNDER, actor_is_organizer=False
+    )
+    assert (await service.get(GUILD, chapter.id)).status == ChapterStatus.FORMAL
+    async with sessions.begin() as session:  # what the upgrade does
+        row = await session.get(Chapter, chapter.id)
+        assert row is not None
+        row.meeting_grace_until = clock.now() + timedelta(days=31)
+    await settings.update(GUILD, meeting_months=1)
+    assert await service.evaluate_guild(GUILD) == []
+    [meetings] = [
+        c
+        for c in (await service.details(GUILD, chapter.id)).criteria.results
+        if c.key == "meetings"
+    ]
+    assert meetings.met and "grace period until" in meetings.detail
+    clock.advance(timedelta(days=30))
+    assert await service.evaluate_guild(GUILD) == []
+    clock.advance(timedelta(days=2))
+    [at_risk] = await service.evaluate_guild(GUILD)
+    assert at_risk.to_status == ChapterStatus.AT_RISK and "meeting" in at_risk.reason
