@@ -21,7 +21,8 @@ at the cost of a bigger index and more ambiguous names.
 The data lives in an on-disk index (``bot.services.gazetteer_index``: one
 SQLite file per data set in ``index_dir``), built once by the first start that
 finds it missing (a few seconds, in a child process) and then only read. Being
-ready takes a few tens of milliseconds and keeps a few MB resident: the
+ready takes about 10 ms and keeps about 4 MiB resident (12 MiB with rapidfuzz
+and some use, instead of ~107 MiB and 2 s for the data as Python objects): the
 population and area of every place and the names fuzzy matching scans stay in
 memory as compact arrays; names, other names and prefixes are B-tree lookups;
 :class:`Place` values are read on demand (recent ones are cached). See
