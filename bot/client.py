@@ -37,12 +37,10 @@ def discover_extensions(package: str = COGS_PACKAGE) -> Iterator[str]:
 
 
 def default_intents() -> discord.Intents:
+    """Only what a feature uses today (a feature that needs another adds it with its use)."""
     intents = discord.Intents.none()
-    intents.guilds = True
-    intents.members = True  # privileged: enable "Server Members Intent" in the developer portal
-    intents.guild_reactions = True
-    intents.dm_messages = True
-    intents.guild_scheduled_events = True
+    intents.guilds = True  # guilds, channels and roles in the cache
+    intents.members = True  # privileged ("Server Members Intent"): joins, leaves, member list
     return intents
 
 

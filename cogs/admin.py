@@ -1,4 +1,4 @@
-"""/setup and /about: per-guild configuration and a health card. Also posts timed announcements."""
+"""/setup and /about: per-guild configuration and a health card."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import bot as bot_package
 from bot.checks import organizer_only
 from bot.client import ChapterBot
 from bot.interactions import guild_of, logged_autocomplete
-from bot.limits import clip, fit_embed
+from bot.limits import fit_embed
 from bot.services.guilds import GuildSettings, suggest_timezones
-from bot.services.timers import TimerRecord
 
 
 def describe_settings(settings: GuildSettings) -> str:
@@ -107,21 +106,14 @@ class Admin(commands.Cog):
         embed.add_field(name="Servers", value=str(len(self.bot.guilds)))
         embed.add_field(name="Configured servers", value=str(stats.configured_guilds))
         embed.add_field(name="Pending timers", value=str(stats.pending_timers))
+        # timers that failed after every retry: the one health figure an operator must act on
+        embed.add_field(name="Failed timers", value=str(stats.failed_timers))
         for label, value in stats.extra:
             embed.add_field(name=label, value=value)
         embed.set_footer(
             text=f"discord.py {discord.__version__} · Python {platform.python_version()}"
         )
         await interaction.response.send_message(embed=fit_embed(embed), ephemeral=True)
-
-    @commands.Cog.listener()
-    async def on_announce_timer_complete(self, timer: TimerRecord) -> None:
-        """Posts a scheduled announcement; the nonce makes a resend after a crash a no-op."""
-        channel = self.bot.get_partial_messageable(int(timer.payload["channel_id"]))
-        await channel.send(
-            clip(str(timer.payload["content"])),
-            nonce=f"timer-{timer.id}",
-        )
 
 
 async def setup(bot: ChapterBot) -> None:

@@ -180,20 +180,6 @@ class TimerService:
             row = await session.scalar(select(Timer).where(Timer.key == key))
             return TimerRecord.from_row(row) if row else None
 
-    async def cancel(self, timer_id: int) -> bool:
-        """Cancel a pending timer; returns False if it had already finished."""
-        async with self._sessions.write() as session:
-            result = await session.execute(
-                update(Timer)
-                .where(Timer.id == timer_id, Timer.status == TimerStatus.PENDING)
-                .values(status=TimerStatus.CANCELLED, finished_at=self._clock.now())
-            )
-            return bool(getattr(result, "rowcount", 0))
-
-    async def cancel_by_key(self, key: str) -> bool:
-        record = await self.get_by_key(key)
-        return await self.cancel(record.id) if record else False
-
     async def pending(self, *, due_before: datetime | None = None) -> list[TimerRecord]:
         async with self._sessions.read() as session:
             query = select(Timer).where(Timer.status == TimerStatus.PENDING)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.clock import FakeClock
@@ -38,6 +38,21 @@ async def test_about_is_answered_within_three_seconds(world: World) -> None:
     assert fields["Database"] == "sqlite"
     assert fields["Version"] == "0.1.0"
     assert fields["Servers"] == "1"
+    assert fields["Failed timers"] == "0"
+
+
+async def test_about_counts_failed_timers(world: World) -> None:
+    """A timer that failed after every retry (here: no listener handles its event) shows."""
+    record = await world.services.timers.create_timer(world.clock.now(), "nobody_listens")
+    for _ in range(world.bot.settings.timer_max_attempts):
+        await world.advance(timedelta(hours=1))
+    failed = await world.services.timers.get(record.id)
+    assert failed is not None and failed.status == "failed"
+    ix = await world.slash(world.organizer_id, "about")
+    response = await ix.response(timeout=3.0)
+    fields = {f["name"]: f["value"] for f in response["data"]["embeds"][0]["fields"]}
+    assert fields["Failed timers"] == "1"
+    assert fields["Pending timers"] == str(len(await world.services.timers.pending()))
 
 
 async def test_setup_refused_for_non_organizer_even_if_admins_opened_the_command(

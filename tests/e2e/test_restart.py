@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 async def start_bot(
     twin: Twin, database_url: str, log: Path, gazetteer: Gazetteer, **settings: str
 ) -> asyncio.subprocess.Process:
-    """``python -m bot`` against ``twin``; ``settings`` are more environment variables."""
+    """``python -m bot`` against ``twin``, plus this test module's own ``announce`` timer
+    listener (tests/e2e/announcing_bot.py); ``settings`` are more environment variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "DATABASE_"))}
     env.update(
         DISCORD_TOKEN=twin.token,
@@ -36,7 +37,13 @@ async def start_bot(
     env.update(settings)
     with log.open("ab") as sink:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=REPO, env=env, stdout=sink, stderr=sink
+            sys.executable,
+            "-m",
+            "tests.e2e.announcing_bot",
+            cwd=REPO,
+            env=env,
+            stdout=sink,
+            stderr=sink,
         )
 
 

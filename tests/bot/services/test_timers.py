@@ -102,10 +102,14 @@ async def test_failing_handler_retries_with_backoff_then_fails(
     assert final.last_error == "RuntimeError: discord is down"  # kept, never deleted
 
 
-async def test_cancel(timers: TimerService, clock: FakeClock) -> None:
-    record = await timers.create_timer(clock.now(), "ping")
-    assert await timers.cancel(record.id)
-    assert not await timers.cancel(record.id)
+async def test_cancelled_timers_never_fire(
+    timers: TimerService, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    record = await timers.create_timer(clock.now(), "ping", key="ping:1")
+    async with sessions.begin() as session:
+        await timers.cancel_keys(session, ["ping:1"])
+    cancelled = await timers.get(record.id)
+    assert cancelled is not None and cancelled.status == "cancelled"
     dispatcher = make_dispatcher(timers, clock)
 
     async def handler(record: TimerRecord) -> None:
