@@ -171,20 +171,24 @@ class EffectWorker:
     async def wait_settled(
         self,
         subjects: list[str],
-        timeout: float = 1.5,  # noqa: ASYNC109
+        timeout: float = 3.0,  # noqa: ASYNC109
     ) -> dict[str, EffectStatus | None]:
-        """Wait up to ``timeout`` s until the newest effect on each subject is no longer
-        pending; each one's status then (None: nothing was ever written for it). Lets an
-        answer say "done" when Discord is quick and "on its way" when it is not."""
+        """Wait up to ``timeout`` s until the newest effect on each subject is applied, failed,
+        or waiting for a retry (Discord already said no once); each one's status then (None:
+        nothing was ever written for it). Lets an answer say "done" when Discord is quick and
+        "on its way" when it is not, without making anyone wait for a backoff."""
         deadline = asyncio.get_running_loop().time() + timeout
         statuses: dict[str, EffectStatus | None] = {}
         while True:
             progress = self._progress
+            known = True
             for subject in subjects:
                 latest = await self.effects.latest(subject)
                 statuses[subject] = latest.status if latest else None
+                if latest is not None and latest.status == EffectStatus.PENDING:
+                    known = known and latest.last_error is not None and latest.locked_until is None
             left = deadline - asyncio.get_running_loop().time()
-            if all(s != EffectStatus.PENDING for s in statuses.values()) or left <= 0:
+            if known or left <= 0:
                 return statuses
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(progress.wait(), min(left, 0.25))

@@ -313,10 +313,11 @@ class Chapters(
             chapter = await chapters.reapply_role(guild.id, chapter_id, member.id)
             await interaction.response.defer(ephemeral=True, thinking=True)
             status = await self._role_status(guild, chapter, member.id)
-            news = {
-                EffectStatus.APPLIED: "it's back.",
-                EffectStatus.FAILED: "I couldn't give it back yet; organizers have been told.",
-            }.get(status, "it's on its way (Discord is slow right now).")  # type: ignore[arg-type]
+            news = "it's on its way (Discord is slow right now)."
+            if status == EffectStatus.APPLIED:
+                news = "it's back."
+            elif status == EffectStatus.FAILED:
+                news = "I couldn't give it back yet; organizers have been told."
             await interaction.followup.send(
                 f"You're already a member of **{esc(chapter.name)}**, but you didn't have its "
                 f"role: {news}",

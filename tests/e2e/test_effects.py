@@ -10,12 +10,14 @@ from sqlalchemy import update
 from bot.services.effects import (
     EffectKind,
     EffectStatus,
+    channel_overwrite,
     channel_post,
     direct_message,
     role_grant,
 )
 from db.models import Effect
 from tests.e2e.conftest import World
+from twin import Perm
 
 ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
 MESSAGES = "/channels/{channel_id}/messages"
@@ -221,3 +223,34 @@ async def test_a_cold_fan_out_that_opens_dms_too_fast_slows_down_and_everyone_ge
     refused = [r for r in world.twin.requests_to("POST", OPEN_DM) if r.status == 403]
     assert refused  # the limit was hit, and nothing failed for good because of it
     assert await world.services.effects.find(status=EffectStatus.FAILED) == []
+
+
+async def test_a_channel_overwrite_is_set_and_removed(world: World) -> None:
+    channel_id = world.guild.add_text_channel("private")
+    role_id = world.guild.add_role("Windy")
+    view = int(Perm.VIEW_CHANNEL)
+    await world.services.effects.enqueue_now(
+        channel_overwrite(
+            world.guild_id, channel_id, role_id, allow=view, deny=0, describe="let Windy in"
+        )
+    )
+    await settle(world)
+    overwrite = world.guild.channels[channel_id].overwrites[role_id]
+    assert (overwrite.allow, overwrite.deny) == (view, 0)
+    await world.services.effects.enqueue_now(
+        channel_overwrite(
+            world.guild_id,
+            channel_id,
+            role_id,
+            allow=0,
+            deny=0,
+            remove=True,
+            describe="take Windy out",
+        )
+    )
+    await settle(world)
+    assert role_id not in world.guild.channels[channel_id].overwrites
+    applied = await world.services.effects.find(
+        kind=EffectKind.CHANNEL_OVERWRITE, status=EffectStatus.APPLIED
+    )
+    assert len(applied) == 2
