@@ -29,7 +29,7 @@ from bot.services.meetings import (
     SchedulePreview,
 )
 from bot.services.recurrence import format_leads
-from bot.services.sanitize import require_row_id
+from bot.services.sanitize import parse_row_id
 from bot.services.timers import TimerRecord
 from bot.text import esc
 from cogs.meetings._views import (
@@ -78,10 +78,7 @@ class MeetingOption(app_commands.Transformer[ChapterBot]):
         self, interaction: discord.Interaction[ChapterBot], value: str
     ) -> OccurrenceView:
         guild = guild_of(interaction)
-        text = str(value).strip().lstrip("#")
-        if not text.isdigit() or len(text) > 12:
-            raise InvalidInput("Pick a meeting from the list (or give its number, e.g. `#12`).")
-        occurrence_id = require_row_id(int(text), what="meeting")
+        occurrence_id = parse_row_id(str(value), what="meeting")
         return await interaction.client.services.meetings.get(guild.id, occurrence_id)
 
     @logged_autocomplete

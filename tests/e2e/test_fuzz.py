@@ -74,6 +74,10 @@ ADVERSARIAL_TEXT = [
     "0",
     "#1",
     "3",
+    "²",
+    "#¹²",
+    "٣",
+    "1e3",
     "Chapter \u2067retsinimda\u2069 official",
     "\u202eevil\u202c \u200b\u200c\u200d\ufeff",
     "nul\x00byte\x00",
@@ -147,6 +151,7 @@ def text_values(spec: dict[str, Any], targets: Targets) -> st.SearchStrategy[str
     pool = ADVERSARIAL_TEXT + targets.texts
     raw = st.one_of(
         st.sampled_from(pool),
+        st.sampled_from(pool),  # twice: the known-nasty values matter most
         st.text(max_size=high),
         st.text(alphabet=st.characters(codec="utf-8"), min_size=high, max_size=high),
         st.builds(lambda s: (s * high)[:high], st.sampled_from(pool[1:])),

@@ -109,3 +109,15 @@ async def test_a_chapter_option_of_thousands_of_digits_is_just_not_found(world: 
     ada = await world.join("ada")
     ix = await chapter_cmd(world, ada, "info", chapter="7" * 6000)
     await refused(ix, "I don't know a chapter called")
+
+
+async def test_a_meeting_number_in_superscript_digits_gets_a_short_answer(world: World) -> None:
+    """ "²".isdigit() is true but int("²") raises ValueError: the meeting option answered with
+    the generic apology."""
+    ada = await world.join("ada")
+    for typed in ("²", "#¹²", "99999999999999999999"):
+        ix = await world.twin.slash(
+            world.guild_id, world.channel_id, ada, "meeting", subcommand="export",
+            options={"meeting": typed},
+        )  # fmt: skip
+        await refused(ix, "meeting")
