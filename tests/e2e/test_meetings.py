@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from bot.clock import FakeClock
 from bot.services.chapters import ChapterSummary
+from bot.services.places import Gazetteer
 from db.models import ChapterMeeting, ReminderDelivery
-from tests.e2e.conftest import World
+from tests.e2e.conftest import World, running_bot
+from twin import Perm, Twin
 
 DEFERRED = 5
 
@@ -68,18 +72,21 @@ def local(world: World, chapter: ChapterSummary, delta: timedelta) -> str:
 
 async def schedule(world: World, chapter: ChapterSummary, user: int, **options: str) -> int:
     """/meeting schedule, then Confirm; returns the first meeting's id."""
+    meetings = world.services.meetings
+    before = {o.id for o in await meetings.upcoming(world.guild_id, chapter_id=chapter.id)}
     ix = await world.slash(user, "meeting", "schedule", chapter=str(chapter.id), **options)
     preview = await answer(ix)
     assert "Nothing is saved until you press **Confirm**" in preview["content"], preview
     assert "<t:" in preview["content"]
-    before = await world.services.meetings.upcoming(world.guild_id, chapter_id=chapter.id)
-    assert before == []  # nothing saved before Confirm
+    unsaved = await meetings.upcoming(world.guild_id, chapter_id=chapter.id)
+    assert {o.id for o in unsaved} == before  # nothing saved before Confirm
     original = await ix.wait_original()
     [confirm] = [c for c, label in buttons(original).items() if label == "Confirm"]
     click = await world.twin.click(original["id"], confirm, user)
     done = await click.response(timeout=3)
     assert "Scheduled" in done["data"]["content"], done
-    [first, *_] = await world.services.meetings.upcoming(world.guild_id, chapter_id=chapter.id)
+    after = await meetings.upcoming(world.guild_id, chapter_id=chapter.id)
+    [first, *_] = [o for o in after if o.id not in before]
     return first.id
 
 
@@ -293,3 +300,77 @@ async def test_list_export_cancel_and_member_preferences(world: World) -> None:
     assert "cancelled" in told["content"]
     upcoming = await world.services.meetings.upcoming(world.guild_id, chapter_id=chapter.id)
     assert meeting not in [o.id for o in upcoming]
+
+
+async def test_bot_down_over_reminders_sends_one_late_and_skips_meetings_already_started(
+    tmp_path: Path, twin: Twin, gazetteer: Gazetteer
+) -> None:
+    guild = twin.create_guild("Downtime Guild")
+    organizer_role = guild.add_role("Organizers", permissions=int(Perm.MANAGE_GUILD))
+    organizer = twin.create_user("olivia")
+    await twin.member_join(guild.id, organizer, roles=[organizer_role])
+    organizers = guild.add_text_channel("organizers")
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'down.db'}"
+    clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
+
+    def world_of(bot: Any, services: Any, engine: Any) -> World:
+        return World(
+            twin=twin,
+            bot=bot,
+            services=services,
+            clock=clock,
+            engine=engine,
+            guild=guild,
+            organizer_id=organizer,
+            organizer_role_id=organizer_role,
+            database_url=database_url,
+        )
+
+    async with running_bot(twin, database_url, clock, gazetteer) as (bot, services, engine):
+        await services.guilds.setup(
+            guild.id, organizer_role_id=organizer_role, organizer_channel_id=organizers
+        )
+        world = world_of(bot, services, engine)
+        chapter, [founder, ana] = await chapter_with_members(world, 2)
+        later = await schedule(
+            world,
+            chapter,
+            founder,
+            title="Evening circle",
+            start=local(world, chapter, timedelta(hours=5)),
+            duration="1h",
+            location="Library",
+        )
+        sooner = await schedule(
+            world,
+            chapter,
+            founder,
+            title="Lunch circle",
+            start=local(world, chapter, timedelta(hours=2, minutes=30)),
+            duration="1h",
+            location="Cafe",
+        )
+        await bot.effects_worker.wait_idle()
+    await twin.wait_for(lambda: not twin.gateway.connected(), timeout=5)
+
+    # down for 3 h 10 min: the 2 h reminder of the lunch circle (due in 30 min) is useless now,
+    # the one of the evening circle (due in 3 h) is 10 minutes late but still useful
+    clock.advance(timedelta(hours=3, minutes=10))
+    async with running_bot(twin, database_url, clock, gazetteer) as (bot, services, engine):
+        world = world_of(bot, services, engine)
+
+        async def reminded() -> bool:
+            ledger = await services.meetings.ledger(later)
+            return len([row for row in ledger if row[2] == "sent"]) == 2
+
+        await twin.wait_for(reminded, timeout=10, message="the late reminder was not sent")
+        await world.run_due_timers()
+        await bot.effects_worker.wait_idle()
+        for user in (founder, ana):
+            [dm] = twin.dms(user)
+            assert "Evening circle" in dm["content"] and "late" in dm["content"]
+        assert all(
+            status == "skipped" for _, _, status, _ in await services.meetings.ledger(sooner)
+        )
+        told = [m for m in twin.messages(organizers) if "Lunch circle" in m["content"]]
+        assert len(told) == 1 and "not sent" in told[0]["content"]
