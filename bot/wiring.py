@@ -20,6 +20,7 @@ from bot.services.members import MemberService
 from bot.services.places import Gazetteer
 from bot.services.stats import StatsService
 from bot.services.timers import TimerService
+from bot.services.welcome import WelcomeService
 from bot.settings import Settings
 from bot.timers import TimerDispatcher
 from db.session import Sessions, backend_name, create_session_factory
@@ -44,6 +45,7 @@ class Services:
     markers: MarkerService
     affiliates: AffiliateService
     meetings: MeetingService
+    welcome: WelcomeService
 
 
 def build_services(
@@ -90,4 +92,5 @@ def build_services(
         markers=MarkerService(sessions, clock),
         affiliates=AffiliateService(sessions, clock, gazetteer),
         meetings=MeetingService(sessions, clock, timers, chapters, effects),
+        welcome=WelcomeService(sessions, clock, timers, effects, chapters, gazetteer),
     )

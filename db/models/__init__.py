@@ -29,6 +29,13 @@ from db.models.meetings import (
     ReminderStatus,
     RsvpAnswer,
 )
+from db.models.welcome import (
+    MemberIntroduction,
+    Onboarding,
+    ToolkitResource,
+    WelcomeSettings,
+    WelcomeVolunteer,
+)
 
 __all__ = [
     "Affiliate",
@@ -53,7 +60,9 @@ __all__ = [
     "MeetingOccurrence",
     "MeetingRsvp",
     "MeetingSeries",
+    "MemberIntroduction",
     "MemberProfile",
+    "Onboarding",
     "OrganizerRegion",
     "ReminderDelivery",
     "ReminderPolicy",
@@ -62,4 +71,7 @@ __all__ = [
     "RsvpAnswer",
     "Timer",
     "TimerStatus",
+    "ToolkitResource",
+    "WelcomeSettings",
+    "WelcomeVolunteer",
 ]
