@@ -63,6 +63,9 @@ DATASETS: Final = (500, 1000, 5000, 15000)
 # fast whatever data set is loaded.
 SUGGEST_FUZZY_MIN_POPULATION: Final = 15000
 
+# A temporary file this old belongs to no running builder.
+_ABANDONED_AFTER_SECONDS: Final = 3600
+
 # Typecodes of the arrays stored in the ``arrays`` table (fixed widths, native byte order: the
 # file is built on the machine that reads it).
 ARRAY_TYPES: Final[dict[str, str]] = {
@@ -464,10 +467,21 @@ def build_index(index_dir: Path, min_population: int) -> Path:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    for stale in index_dir.glob(f"cities{min_population}-*.sqlite3"):
+    # Indexes of older versions, and temporary files of builders killed half-way (an hour old:
+    # a builder takes seconds, and one may be running now).
+    temporaries = index_dir.glob(f".cities{min_population}-*.tmp")
+    abandoned = [temporary for temporary in temporaries if _abandoned(temporary)]
+    for stale in [*index_dir.glob(f"cities{min_population}-*.sqlite3"), *abandoned]:
         if stale != path:
             stale.unlink(missing_ok=True)
     return path
+
+
+def _abandoned(temporary: Path) -> bool:
+    try:
+        return time.time() - temporary.stat().st_mtime > _ABANDONED_AFTER_SECONDS
+    except OSError:  # renamed or removed by its builder meanwhile
+        return False
 
 
 def main(argv: list[str] | None = None) -> None:

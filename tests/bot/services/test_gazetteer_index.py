@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from bot.services.gazetteer_index import index_path
@@ -53,12 +55,19 @@ print(json.dumps({{
 
 
 def test_two_first_starts_at_once_build_one_complete_index(tmp_path: Path) -> None:
-    """Both build (each in a child process) and rename into place; a broken file at the path
-    and an index of an older version are replaced, and no temporary file stays behind."""
+    """Both build (each in a child process) and rename into place; a broken file at the path,
+    an index of an older version and an abandoned temporary file are removed; another builder's
+    fresh temporary file is left alone."""
     path = index_path(tmp_path, 15000)
     path.write_bytes(b"not an index, e.g. a copy cut short")
     older = tmp_path / "cities15000-0123456789abcdef.sqlite3"
     older.write_bytes(b"an index of an older version")
+    abandoned = tmp_path / f".{path.name}.killed.tmp"  # its builder was killed two hours ago
+    abandoned.write_bytes(b"half an index")
+    two_hours_ago = time.time() - 7200
+    os.utime(abandoned, (two_hours_ago, two_hours_ago))
+    running = tmp_path / f".{path.name}.running.tmp"  # a third builder, still at work
+    running.write_bytes(b"half an index")
     answers: list[str] = []
     errors: list[BaseException] = []
 
@@ -77,4 +86,4 @@ def test_two_first_starts_at_once_build_one_complete_index(tmp_path: Path) -> No
         start.join()
     assert errors == []
     assert answers == ["Portland, OR, US", "Portland, OR, US"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, running.name])
