@@ -4,6 +4,7 @@ transaction, snapshots, the steward check, and evaluating and recording status c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.errors import Conflict, NotAllowed, NotFound
 from bot.services.chapter_settings import GuildChapterSettings, load_chapter_settings
-from bot.services.chapters.criteria import criteria_report
+from bot.services.chapters.criteria import CriteriaFacts, criteria_report
 from bot.services.chapters.lifecycle import (
     ACTIVE_STATUSES,
     EVALUATED_STATUSES,
@@ -20,14 +21,24 @@ from bot.services.chapters.lifecycle import (
     STATUS_LABELS,
     next_status,
 )
-from bot.services.chapters.results import AgreementSummary, ChapterSummary, Transition
+from bot.services.chapters.results import (
+    AgreementSummary,
+    ChapterSummary,
+    MemberSummary,
+    RoleHolder,
+    StatusChange,
+    Transition,
+)
 from bot.services.effects import EffectService
-from bot.services.places import Gazetteer
+from bot.services.places import Gazetteer, normalize
+from bot.services.read_cache import ReadCache
 from db.models import (
     Chapter,
     ChapterAgreement,
+    ChapterMeeting,
     ChapterMember,
     ChapterRoleAssignment,
+    ChapterSettings,
     ChapterStatus,
     ChapterStatusChange,
 )
@@ -70,7 +81,9 @@ def agreement_summary(row: ChapterAgreement) -> AgreementSummary:
     )
 
 
-def gone_message(chapter: Chapter, rows: Sequence[Chapter]) -> str:
+def gone_message(
+    chapter: Chapter | ChapterSummary, rows: Sequence[Chapter] | Sequence[ChapterSummary]
+) -> str:
     """Why an archived, lapsed or merged chapter can't be used, and what to do instead."""
     if chapter.status == ChapterStatus.MERGED and chapter.merged_into_id is not None:
         target = next((c for c in rows if c.id == chapter.merged_into_id), None)
@@ -80,6 +93,39 @@ def gone_message(chapter: Chapter, rows: Sequence[Chapter]) -> str:
         f"{chapter.name} is {STATUS_LABELS[ChapterStatus(chapter.status)]}. "
         "Ask an organizer if it should come back (/chapter set-status)."
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ListedChapter:
+    """A chapter of the cached guild listing, with the keys lookups match on."""
+
+    summary: ChapterSummary
+    name_key: str
+    city_key: str  #: the whole label, normalized ("chicago il us")
+    town_key: str  #: the label up to its first comma, normalized ("chicago")
+
+
+@dataclass(frozen=True, slots=True)
+class ChapterRecord:
+    """The rows behind /chapter info, as read (the criteria are judged when asked)."""
+
+    chapter: ChapterSummary
+    members: tuple[MemberSummary, ...]
+    roles: tuple[RoleHolder, ...]
+    agreements: tuple[AgreementSummary, ...]
+    criteria: CriteriaFacts
+    history: tuple[StatusChange, ...]
+    settings: GuildChapterSettings
+    merged_into: ChapterSummary | None
+
+
+_MEMBER_COUNT = (
+    select(func.count())
+    .where(ChapterMember.chapter_id == Chapter.id)
+    .correlate(Chapter)
+    .scalar_subquery()
+    .label("member_count")
+)
 
 
 class ChapterStore:
@@ -100,6 +146,61 @@ class ChapterStore:
         self.lapse_after = lapse_after
         #: where role changes are written (None: nothing is changed on Discord, e.g. in tests)
         self._effects = effects
+        self._listings: ReadCache[int, tuple[ListedChapter, ...]] = ReadCache(
+            sessions, Chapter, ChapterMember
+        )
+        self._records: ReadCache[tuple[int, int], ChapterRecord] = ReadCache(
+            sessions,
+            Chapter,
+            ChapterMember,
+            ChapterRoleAssignment,
+            ChapterAgreement,
+            ChapterStatusChange,
+            ChapterMeeting,
+            ChapterSettings,
+        )
+
+    async def _listing(self, guild_id: int) -> tuple[ListedChapter, ...]:
+        """Every chapter of the guild (inactive ones too) with its member count, ordered by name;
+        one query, kept until a chapter or a membership changes."""
+        return await self._listings.get(guild_id, lambda: self._load_listing(guild_id))
+
+    async def _load_listing(self, guild_id: int) -> tuple[ListedChapter, ...]:
+        query = (
+            select(Chapter.__table__, _MEMBER_COUNT)
+            .where(Chapter.guild_id == guild_id)
+            .order_by(Chapter.name_key, Chapter.id)
+        )
+        async with self._sessions.read() as session:
+            rows = (await session.execute(query)).all()
+        listed = []
+        for row in rows:
+            summary = ChapterSummary(
+                id=row.id,
+                guild_id=row.guild_id,
+                name=row.name,
+                geoname_id=row.geoname_id,
+                city_label=row.city_label,
+                region_code=row.region_code,
+                region_name=row.region_name or "",
+                country_code=row.country_code,
+                continent_code=row.continent_code,
+                timezone=row.timezone,
+                status=ChapterStatus(row.status),
+                role_id=row.role_id,
+                channel_id=row.channel_id,
+                member_count=row.member_count,
+                rotate_roles=bool(row.rotate_roles),
+                created_by=row.created_by,
+                created_at=row.created_at,
+                status_changed_at=row.status_changed_at,
+                merged_into_id=row.merged_into_id,
+            )
+            city = row.city_label
+            listed.append(
+                ListedChapter(summary, row.name_key, normalize(city), normalize(city.split(",")[0]))
+            )
+        return tuple(listed)
 
     # ------------------------------------------------------------------ rows
 

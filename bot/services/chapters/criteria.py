@@ -6,6 +6,7 @@ module reads a chapter's facts inside the caller's transaction and reports on ea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -38,33 +39,78 @@ def months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=min(moment.day, last_day))
 
 
+@dataclass(frozen=True, slots=True)
+class CriteriaFacts:
+    """What the criteria are judged on, read once; judging it at a time needs no database."""
+
+    member_count: int
+    meetings: tuple[datetime, ...]  #: when meetings with attendance were held, oldest first
+    adopted_agreements: int
+    filled_roles: frozenset[str]  #: roles held by a current member
+
+
+async def criteria_facts(session: AsyncSession, chapter_id: int) -> CriteriaFacts:
+    counts = (
+        await session.execute(
+            select(
+                select(func.count())
+                .where(ChapterMember.chapter_id == chapter_id)
+                .scalar_subquery(),
+                select(func.count())
+                .where(
+                    ChapterAgreement.chapter_id == chapter_id,
+                    ChapterAgreement.adopted_at.is_not(None),
+                )
+                .scalar_subquery(),
+            )
+        )
+    ).one()
+    meetings = await session.scalars(
+        select(ChapterMeeting.held_at)
+        .where(ChapterMeeting.chapter_id == chapter_id, ChapterMeeting.attendee_count > 0)
+        .order_by(ChapterMeeting.held_at)
+    )
+    filled = await session.scalars(
+        select(ChapterRoleAssignment.role)
+        .join(
+            ChapterMember,
+            (ChapterMember.chapter_id == ChapterRoleAssignment.chapter_id)
+            & (ChapterMember.user_id == ChapterRoleAssignment.user_id),
+        )
+        .where(ChapterRoleAssignment.chapter_id == chapter_id)
+    )
+    return CriteriaFacts(
+        member_count=counts[0] or 0,
+        meetings=tuple(sorted(meetings)),
+        adopted_agreements=counts[1] or 0,
+        filled_roles=frozenset(filled),
+    )
+
+
 async def criteria_report(
     session: AsyncSession, chapter_id: int, settings: GuildChapterSettings, now: datetime
 ) -> CriteriaReport:
     """Each criterion of ``settings`` checked against the chapter as it is at ``now``."""
-    last_meeting = await session.scalar(
-        select(func.max(ChapterMeeting.held_at)).where(
-            ChapterMeeting.chapter_id == chapter_id,
-            ChapterMeeting.attendee_count > 0,
-            ChapterMeeting.held_at <= now,
-        )
-    )
+    return judge_criteria(await criteria_facts(session, chapter_id), settings, now)
+
+
+def judge_criteria(
+    facts: CriteriaFacts, settings: GuildChapterSettings, now: datetime
+) -> CriteriaReport:
+    """Each criterion of ``settings`` checked against ``facts`` at ``now``."""
+    held = [at for at in facts.meetings if at <= now]
+    last_meeting = held[-1] if held else None
     results = (
-        await _members(session, chapter_id, settings),
-        await _meetings(session, chapter_id, settings, now, last_meeting),
-        await _agreements(session, chapter_id, settings),
-        await _roles(session, chapter_id, settings),
+        _members(facts, settings),
+        _meetings(held, settings, now, last_meeting),
+        _agreements(facts, settings),
+        _roles(facts, settings),
     )
     return CriteriaReport(results, last_meeting_at=last_meeting)
 
 
-async def _members(
-    session: AsyncSession, chapter_id: int, settings: GuildChapterSettings
-) -> CriterionResult:
-    count = (
-        await session.scalar(select(func.count()).where(ChapterMember.chapter_id == chapter_id))
-        or 0
-    )
+def _members(facts: CriteriaFacts, settings: GuildChapterSettings) -> CriterionResult:
+    count = facts.member_count
     return CriterionResult(
         "members",
         "Members",
@@ -74,9 +120,8 @@ async def _members(
     )
 
 
-async def _meetings(
-    session: AsyncSession,
-    chapter_id: int,
+def _meetings(
+    held_until_now: list[datetime],
     settings: GuildChapterSettings,
     now: datetime,
     last_meeting: datetime | None,
@@ -88,16 +133,7 @@ async def _meetings(
             "meetings", "Meetings", True, False, f"meetings not required{unrecorded}"
         )
     since = months_before(now, months)
-    held = list(
-        await session.scalars(
-            select(ChapterMeeting.held_at).where(
-                ChapterMeeting.chapter_id == chapter_id,
-                ChapterMeeting.attendee_count > 0,
-                ChapterMeeting.held_at > since,
-                ChapterMeeting.held_at <= now,
-            )
-        )
-    )
+    held = [at for at in held_until_now if at > since]
     missing_windows = []
     for k in range(months):
         start, end = months_before(now, k + 1), months_before(now, k)
@@ -134,40 +170,18 @@ async def _meetings(
     return CriterionResult("meetings", "Meetings", not missing_windows, True, detail)
 
 
-async def _agreements(
-    session: AsyncSession, chapter_id: int, settings: GuildChapterSettings
-) -> CriterionResult:
+def _agreements(facts: CriteriaFacts, settings: GuildChapterSettings) -> CriterionResult:
     if not settings.require_agreements:
         return CriterionResult("agreements", "Agreements", True, False, "agreements not required")
-    adopted = (
-        await session.scalar(
-            select(func.count()).where(
-                ChapterAgreement.chapter_id == chapter_id,
-                ChapterAgreement.adopted_at.is_not(None),
-            )
-        )
-        or 0
-    )
+    adopted = facts.adopted_agreements
     detail = f"{plural(adopted, 'agreement')} adopted" if adopted else "no agreements adopted yet"
     return CriterionResult("agreements", "Agreements", adopted > 0, True, detail)
 
 
-async def _roles(
-    session: AsyncSession, chapter_id: int, settings: GuildChapterSettings
-) -> CriterionResult:
+def _roles(facts: CriteriaFacts, settings: GuildChapterSettings) -> CriterionResult:
     if not settings.key_roles:
         return CriterionResult("roles", "Key roles", True, False, "no key roles required")
-    filled = set(
-        await session.scalars(
-            select(ChapterRoleAssignment.role)
-            .join(
-                ChapterMember,
-                (ChapterMember.chapter_id == ChapterRoleAssignment.chapter_id)
-                & (ChapterMember.user_id == ChapterRoleAssignment.user_id),
-            )
-            .where(ChapterRoleAssignment.chapter_id == chapter_id)
-        )
-    )
+    filled = facts.filled_roles
     vacant = [role for role in settings.key_roles if role not in filled]
     detail = (
         f"{' and '.join(settings.key_roles)} filled"

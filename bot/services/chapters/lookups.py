@@ -10,10 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import InvalidInput, NotFound
 from bot.services.chapter_settings import load_chapter_settings
-from bot.services.chapters._store import ChapterStore, agreement_summary, gone_message, summary_of
-from bot.services.chapters.criteria import criteria_report
+from bot.services.chapters._store import (
+    ChapterRecord,
+    ChapterStore,
+    ListedChapter,
+    gone_message,
+    summary_of,
+)
+from bot.services.chapters.criteria import criteria_facts, judge_criteria
 from bot.services.chapters.lifecycle import ACTIVE_STATUSES
 from bot.services.chapters.results import (
+    AgreementSummary,
     ChapterDetails,
     ChapterSummary,
     MemberSummary,
@@ -27,6 +34,7 @@ from db.models import (
     Chapter,
     ChapterAgreement,
     ChapterMember,
+    ChapterRoleAssignment,
     ChapterStatus,
     ChapterStatusChange,
     OrganizerRegion,
@@ -34,10 +42,13 @@ from db.models import (
 
 
 class ChapterLookups(ChapterStore):
+    """The hot lookups (resolve, autocomplete, list, get) read the cached guild listing."""
+
     async def get(self, guild_id: int, chapter_id: int) -> ChapterSummary:
-        async with self._sessions.read() as session:
-            chapter = await self._chapter(session, guild_id, chapter_id)
-            return await self._summary(session, chapter)
+        for listed in await self._listing(guild_id):
+            if listed.summary.id == chapter_id:
+                return listed.summary
+        raise NotFound("I don't know that chapter. Pick one from the list as you type.")
 
     async def resolve(
         self, guild_id: int, text: str, *, include_inactive: bool = False
@@ -48,34 +59,35 @@ class ChapterLookups(ChapterStore):
         query = text.strip()
         if not query:
             raise InvalidInput("Name a chapter: start typing and pick one from the list.")
-        async with self._sessions.read() as session:
-            rows = await self._guild_chapters(session, guild_id, include_inactive=True)
-            usable = [c for c in rows if include_inactive or c.status in ACTIVE_STATUSES]
-            chapter = self._match(query, usable)
-            if chapter is None:
-                gone = self._match(query, [c for c in rows if c not in usable])
-                if gone is not None:
-                    raise NotFound(gone_message(gone, rows))
-                names = [c.name for c in usable]
-                close = [m for m, _s, _i in process.extract(query, names, limit=3, score_cutoff=50)]
-                hint = f" Did you mean {', '.join(close)}?" if close else ""
-                listing = " See /chapter list for every chapter."
-                raise NotFound(f"I don't know a chapter called “{query[:80]}”.{hint}{listing}")
-            return await self._summary(session, chapter)
+        rows = await self._listing(guild_id)
+        usable = [c for c in rows if include_inactive or c.summary.active]
+        chapter = self._match(query, usable)
+        if chapter is None:
+            gone = self._match(
+                query, [c for c in rows if not (include_inactive or c.summary.active)]
+            )
+            if gone is not None:
+                raise NotFound(gone_message(gone.summary, [c.summary for c in rows]))
+            names = [c.summary.name for c in usable]
+            close = [m for m, _s, _i in process.extract(query, names, limit=3, score_cutoff=50)]
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            listing = " See /chapter list for every chapter."
+            raise NotFound(f"I don't know a chapter called “{query[:80]}”.{hint}{listing}")
+        return chapter.summary
 
     @staticmethod
-    def _match(query: str, chapters: Sequence[Chapter]) -> Chapter | None:
+    def _match(query: str, chapters: Sequence[ListedChapter]) -> ListedChapter | None:
         wanted = as_row_id(query)
         if wanted is not None:
             for chapter in chapters:
-                if chapter.id == wanted:
+                if chapter.summary.id == wanted:
                     return chapter
         key = name_key(query)
         for chapter in chapters:
             if chapter.name_key == key:
                 return chapter
-        by_city = [c for c in chapters if normalize(c.city_label) == key]
-        by_city = by_city or [c for c in chapters if normalize(c.city_label.split(",")[0]) == key]
+        by_city = [c for c in chapters if c.city_key == key]
+        by_city = by_city or [c for c in chapters if c.town_key == key]
         return by_city[0] if len(by_city) == 1 else None
 
     async def search(
@@ -83,25 +95,19 @@ class ChapterLookups(ChapterStore):
     ) -> list[ChapterSummary]:
         """For autocomplete: names or cities starting with / containing ``text``, then fuzzy."""
         key = normalize(text)
-        async with self._sessions.read() as session:
-            rows = await self._guild_chapters(session, guild_id, include_inactive=include_inactive)
-            counts = await self._member_counts(session, [c.id for c in rows])
+        rows = [c for c in await self._listing(guild_id) if include_inactive or c.summary.active]
         if key:
-            starts = [
-                c
-                for c in rows
-                if c.name_key.startswith(key) or normalize(c.city_label).startswith(key)
-            ]
-            seen = {c.id for c in starts}
+            starts = [c for c in rows if c.name_key.startswith(key) or c.city_key.startswith(key)]
+            seen = {c.summary.id for c in starts}
             contains = [
                 c
                 for c in rows
-                if c.id not in seen and (key in c.name_key or key in normalize(c.city_label))
+                if c.summary.id not in seen and (key in c.name_key or key in c.city_key)
             ]
             ranked = starts + contains
             if len(ranked) < limit:
-                seen |= {c.id for c in contains}
-                rest = [c for c in rows if c.id not in seen]
+                seen |= {c.summary.id for c in contains}
+                rest = [c for c in rows if c.summary.id not in seen]
                 fuzzy = process.extract(
                     key,
                     [c.name_key for c in rest],
@@ -111,8 +117,8 @@ class ChapterLookups(ChapterStore):
                 )
                 ranked += [rest[index] for _m, _s, index in fuzzy]
         else:
-            ranked = sorted(rows, key=lambda c: (-counts.get(c.id, 0), c.name_key))
-        return [summary_of(c, counts.get(c.id, 0)) for c in ranked[:limit]]
+            ranked = sorted(rows, key=lambda c: (-c.summary.member_count, c.name_key))
+        return [c.summary for c in ranked[:limit]]
 
     async def list_chapters(
         self,
@@ -125,21 +131,21 @@ class ChapterLookups(ChapterStore):
         """Chapters by continent, country, region and name. ``region`` is a state or province
         code or name ("CA", "California", "US-CA"), a country code, or an organizer region."""
         include_inactive = status is not None and status not in ACTIVE_STATUSES
-        async with self._sessions.read() as session:
-            rows = await self._guild_chapters(session, guild_id, include_inactive=include_inactive)
-            if status is not None:
-                rows = [c for c in rows if c.status == status]
-            if continent:
-                wanted = continent.strip().upper()
-                by_name = {normalize(n): code for code, n in CONTINENT_NAMES.items()}
-                wanted = by_name.get(normalize(continent), wanted)
-                rows = [c for c in rows if c.continent_code == wanted]
-            if region:
+        rows = [c for c in await self._listing(guild_id) if include_inactive or c.summary.active]
+        if status is not None:
+            rows = [c for c in rows if c.summary.status == status]
+        if continent:
+            wanted = continent.strip().upper()
+            by_name = {normalize(n): code for code, n in CONTINENT_NAMES.items()}
+            wanted = by_name.get(normalize(continent), wanted)
+            rows = [c for c in rows if c.summary.continent_code == wanted]
+        if region:
+            async with self._sessions.read() as session:
                 areas = await self._region_areas(session, guild_id, region)
-                rows = [c for c in rows if self._in_areas(c, areas)]
-            counts = await self._member_counts(session, [c.id for c in rows])
-        rows.sort(key=lambda c: (c.continent_code, c.country_code, c.region_code, c.name_key))
-        return [summary_of(c, counts.get(c.id, 0)) for c in rows]
+            rows = [c for c in rows if self._in_areas(c.summary, areas)]
+        found = [c.summary for c in rows]
+        found.sort(key=lambda c: (c.continent_code, c.country_code, c.region_code))
+        return found
 
     async def _region_areas(
         self, session: AsyncSession, guild_id: int, region: str
@@ -160,7 +166,7 @@ class ChapterLookups(ChapterStore):
         return [("*", text.upper()), ("*name", normalize(text))]
 
     @staticmethod
-    def _in_areas(chapter: Chapter, areas: Iterable[tuple[str, str]]) -> bool:
+    def _in_areas(chapter: ChapterSummary, areas: Iterable[tuple[str, str]]) -> bool:
         for country, region in areas:
             if country == "*":
                 if region in (chapter.region_code.upper(), chapter.country_code.upper()):
@@ -193,48 +199,92 @@ class ChapterLookups(ChapterStore):
         return [summary_of(c, counts.get(c.id, 0)) for c in rows]
 
     async def details(self, guild_id: int, chapter_id: int) -> ChapterDetails:
-        now = self._clock.now()
+        """Everything /chapter info shows. The rows are kept until one of them changes; the
+        criteria are judged on them at the clock's current time on every call."""
+        record = await self._records.get(
+            (guild_id, chapter_id), lambda: self._load_record(guild_id, chapter_id)
+        )
+        return ChapterDetails(
+            chapter=record.chapter,
+            members=record.members,
+            roles=record.roles,
+            agreements=record.agreements,
+            criteria=judge_criteria(record.criteria, record.settings, self._clock.now()),
+            history=record.history,
+            settings=record.settings,
+            merged_into=record.merged_into,
+        )
+
+    async def _load_record(self, guild_id: int, chapter_id: int) -> ChapterRecord:
+        listing = await self._listing(guild_id)
+        by_id = {c.summary.id: c.summary for c in listing}
+        chapter = by_id.get(chapter_id)
+        if chapter is None:
+            raise NotFound("I don't know that chapter. Pick one from the list as you type.")
         async with self._sessions.read() as session:
-            chapter = await self._chapter(session, guild_id, chapter_id)
             settings = await load_chapter_settings(session, guild_id)
-            members = await self._members(session, chapter.id)
-            roles = await self._roles(session, chapter.id)
-            agreements = list(
-                await session.scalars(
-                    select(ChapterAgreement)
-                    .where(ChapterAgreement.chapter_id == chapter.id)
-                    .order_by(ChapterAgreement.id)
-                )
+            members = await session.execute(
+                select(ChapterMember.user_id, ChapterMember.is_founder, ChapterMember.joined_at)
+                .where(ChapterMember.chapter_id == chapter_id)
+                .order_by(ChapterMember.joined_at, ChapterMember.user_id)
             )
-            history = list(
-                await session.scalars(
-                    select(ChapterStatusChange)
-                    .where(ChapterStatusChange.chapter_id == chapter.id)
-                    .order_by(ChapterStatusChange.at.desc(), ChapterStatusChange.id.desc())
+            roles = await session.execute(
+                select(
+                    ChapterRoleAssignment.role,
+                    ChapterRoleAssignment.user_id,
+                    ChapterRoleAssignment.assigned_at,
                 )
+                .where(ChapterRoleAssignment.chapter_id == chapter_id)
+                .order_by(ChapterRoleAssignment.role)
             )
-            report = await criteria_report(session, chapter.id, settings, now)
-            merged_into = None
-            if chapter.merged_into_id is not None:
-                target = await session.get(Chapter, chapter.merged_into_id)
-                if target is not None:
-                    merged_into = await self._summary(session, target)
-            return ChapterDetails(
-                chapter=summary_of(chapter, len(members)),
-                members=tuple(MemberSummary(m.user_id, m.is_founder, m.joined_at) for m in members),
-                roles=tuple(RoleHolder(r.role, r.user_id, r.assigned_at) for r in roles),
-                agreements=tuple(agreement_summary(a) for a in agreements),
-                criteria=report,
+            agreements = await session.execute(
+                select(ChapterAgreement.__table__)
+                .where(ChapterAgreement.chapter_id == chapter_id)
+                .order_by(ChapterAgreement.id)
+            )
+            history = await session.execute(
+                select(
+                    ChapterStatusChange.from_status,
+                    ChapterStatusChange.to_status,
+                    ChapterStatusChange.reason,
+                    ChapterStatusChange.actor_id,
+                    ChapterStatusChange.at,
+                )
+                .where(ChapterStatusChange.chapter_id == chapter_id)
+                .order_by(ChapterStatusChange.at.desc(), ChapterStatusChange.id.desc())
+            )
+            facts = await criteria_facts(session, chapter_id)
+            return ChapterRecord(
+                chapter=chapter,
+                members=tuple(
+                    MemberSummary(user, bool(founder), at) for user, founder, at in members
+                ),
+                roles=tuple(RoleHolder(role, user, at) for role, user, at in roles),
+                agreements=tuple(
+                    AgreementSummary(
+                        id=a.id,
+                        chapter_id=a.chapter_id,
+                        text=a.text,
+                        proposed_by=a.proposed_by,
+                        created_at=a.created_at,
+                        adopted_at=a.adopted_at,
+                        adopted_by=a.adopted_by,
+                    )
+                    for a in agreements
+                ),
+                criteria=facts,
                 history=tuple(
                     StatusChange(
-                        ChapterStatus(h.from_status) if h.from_status else None,
-                        ChapterStatus(h.to_status),
-                        h.reason,
-                        h.actor_id,
-                        h.at,
+                        ChapterStatus(from_status) if from_status else None,
+                        ChapterStatus(to_status),
+                        reason,
+                        actor_id,
+                        at,
                     )
-                    for h in history
+                    for from_status, to_status, reason, actor_id, at in history
                 ),
                 settings=settings,
-                merged_into=merged_into,
+                merged_into=by_id.get(chapter.merged_into_id)
+                if chapter.merged_into_id is not None
+                else None,
             )
