@@ -47,6 +47,7 @@ class CriteriaFacts:
     meetings: tuple[datetime, ...]  #: when meetings with attendance were held, oldest first
     adopted_agreements: int
     filled_roles: frozenset[str]  #: roles held by a current member
+    meeting_grace_until: datetime | None = None  #: no meeting needed before then
 
 
 async def criteria_facts(session: AsyncSession, chapter_id: int) -> CriteriaFacts:
@@ -61,6 +62,9 @@ async def criteria_facts(session: AsyncSession, chapter_id: int) -> CriteriaFact
                     ChapterAgreement.chapter_id == chapter_id,
                     ChapterAgreement.adopted_at.is_not(None),
                 )
+                .scalar_subquery(),
+                select(Chapter.meeting_grace_until)
+                .where(Chapter.id == chapter_id)
                 .scalar_subquery(),
             )
         )
@@ -84,6 +88,7 @@ async def criteria_facts(session: AsyncSession, chapter_id: int) -> CriteriaFact
         meetings=tuple(sorted(meetings)),
         adopted_agreements=counts[1] or 0,
         filled_roles=frozenset(filled),
+        meeting_grace_until=counts[2],
     )
 
 
@@ -102,7 +107,7 @@ def judge_criteria(
     last_meeting = held[-1] if held else None
     results = (
         _members(facts, settings),
-        _meetings(held, settings, now, last_meeting),
+        _meetings(facts, held, settings, now, last_meeting),
         _agreements(facts, settings),
         _roles(facts, settings),
     )
@@ -121,6 +126,7 @@ def _members(facts: CriteriaFacts, settings: GuildChapterSettings) -> CriterionR
 
 
 def _meetings(
+    facts: CriteriaFacts,
     held_until_now: list[datetime],
     settings: GuildChapterSettings,
     now: datetime,
@@ -140,9 +146,7 @@ def _meetings(
         if not any(start < at <= end for at in held):
             missing_windows.append((start, end))
     span = "in the last month" if months == 1 else f"in each of the last {months} months"
-    grace = await session.scalar(
-        select(Chapter.meeting_grace_until).where(Chapter.id == chapter_id)
-    )
+    grace = facts.meeting_grace_until
     if missing_windows and grace is not None and now < grace:
         # formal while meetings were not required: a month to hold one before going at risk
         return CriterionResult(
