@@ -378,40 +378,67 @@ class EffectService:
         An effect whose ``dedupe_key`` exists already is not written again (its id is returned).
         """
         now = self._clock.now()
-        ids: list[int] = []
+        existing = await self._existing_keys(session, [r.dedupe_key for r in requests])
+        fresh: list[tuple[EffectRequest, Effect]] = []
+        slots: list[Effect | int] = []
         for request in requests:
-            ids.append(await self._insert(session, request, now))
+            key = request.dedupe_key
+            if key is not None and key in existing:
+                slots.append(existing[key])
+                continue
+            if request.supersedes:
+                await self._supersede(session, request.subject, now)
+            row = self._row(request, now)
+            fresh.append((request, row))
+            slots.append(row)
+            if key is not None:
+                existing[key] = row
+        try:
+            async with session.begin_nested():  # one round of inserts for a whole fan-out
+                session.add_all([row for _request, row in fresh])
+        except IntegrityError:  # another transaction wrote one of the keys first: one by one
+            replaced = {
+                id(row): await self._insert(session, request, now) for request, row in fresh
+            }
+            slots = [replaced.get(id(s), s) if isinstance(s, Effect) else s for s in slots]
         if requests:
             sa_event.listen(session.sync_session, "after_commit", self._notify, once=True)
-        return ids
+        return [s.id if isinstance(s, Effect) else s for s in slots]
 
-    async def enqueue_now(self, *requests: EffectRequest) -> list[int]:
-        """Write effects in a transaction of their own (nothing else changes with them)."""
-        async with self._sessions.write() as session:
-            return await self.enqueue(session, *requests)
-
-    async def _insert(self, session: AsyncSession, request: EffectRequest, now: datetime) -> int:
-        if request.dedupe_key is not None:
-            existing = await session.scalar(
-                select(Effect.id).where(Effect.dedupe_key == request.dedupe_key)
-            )
-            if existing is not None:
-                return existing
-        if request.supersedes:
-            await session.execute(
-                update(Effect)
-                .where(
-                    Effect.subject == request.subject,
-                    Effect.status == EffectStatus.PENDING,
-                    or_(Effect.locked_until.is_(None), Effect.locked_until < now),
-                )
-                .values(
-                    status=EffectStatus.SUPERSEDED,
-                    finished_at=now,
-                    last_error="superseded by a newer change",
+    @staticmethod
+    async def _existing_keys(
+        session: AsyncSession, keys: Sequence[str | None]
+    ) -> dict[str, Effect | int]:
+        wanted = sorted({k for k in keys if k is not None})
+        found: dict[str, Effect | int] = {}
+        for start in range(0, len(wanted), 500):
+            rows = await session.execute(
+                select(Effect.dedupe_key, Effect.id).where(
+                    Effect.dedupe_key.in_(wanted[start : start + 500])
                 )
             )
-        row = Effect(
+            found.update({key: effect_id for key, effect_id in rows.all() if key is not None})
+        return found
+
+    @staticmethod
+    async def _supersede(session: AsyncSession, subject: str, now: datetime) -> None:
+        await session.execute(
+            update(Effect)
+            .where(
+                Effect.subject == subject,
+                Effect.status == EffectStatus.PENDING,
+                or_(Effect.locked_until.is_(None), Effect.locked_until < now),
+            )
+            .values(
+                status=EffectStatus.SUPERSEDED,
+                finished_at=now,
+                last_error="superseded by a newer change",
+            )
+        )
+
+    @staticmethod
+    def _row(request: EffectRequest, now: datetime) -> Effect:
+        return Effect(
             guild_id=request.guild_id,
             kind=request.kind,
             purpose=request.purpose[:32],
@@ -424,6 +451,21 @@ class EffectService:
             next_attempt_at=now + request.delay,
             created_at=now,
         )
+
+    async def enqueue_now(self, *requests: EffectRequest) -> list[int]:
+        """Write effects in a transaction of their own (nothing else changes with them)."""
+        async with self._sessions.write() as session:
+            return await self.enqueue(session, *requests)
+
+    async def _insert(self, session: AsyncSession, request: EffectRequest, now: datetime) -> int:
+        """One effect in a savepoint of its own (after a bulk insert met a concurrent key)."""
+        if request.dedupe_key is not None:
+            existing = await session.scalar(
+                select(Effect.id).where(Effect.dedupe_key == request.dedupe_key)
+            )
+            if existing is not None:
+                return existing
+        row = self._row(request, now)
         try:
             async with session.begin_nested():
                 session.add(row)
@@ -485,13 +527,16 @@ class EffectService:
 
     async def next_wake(self) -> datetime | None:
         """When a pending effect next becomes claimable (its attempt time or its lease's end)."""
+        pending = Effect.status == EffectStatus.PENDING
+        free = or_(Effect.locked_until.is_(None), Effect.locked_until < Effect.next_attempt_at)
         async with self._sessions.read() as session:
-            rows = await session.execute(
-                select(Effect.next_attempt_at, Effect.locked_until).where(
-                    Effect.status == EffectStatus.PENDING
+            at = await session.scalar(select(func.min(Effect.next_attempt_at)).where(pending, free))
+            held = await session.scalar(
+                select(func.min(Effect.locked_until)).where(
+                    pending, Effect.locked_until >= Effect.next_attempt_at
                 )
             )
-            times = [max(at, locked) if locked is not None else at for at, locked in rows.all()]
+        times = [t for t in (at, held) if t is not None]
         return min(times) if times else None
 
     # -- claiming --------------------------------------------------------------------------------
@@ -504,16 +549,7 @@ class EffectService:
             Effect.status == EffectStatus.PENDING,
             or_(Effect.locked_until.is_(None), Effect.locked_until < now),
         )
-        turn = (
-            func.row_number()
-            .over(partition_by=Effect.lane, order_by=(Effect.next_attempt_at, Effect.id))
-            .label("turn")
-        )
-        due = (
-            select(Effect.id, Effect.subject, turn)
-            .where(claimable, Effect.next_attempt_at <= now)
-            .subquery()
-        )
+        due = and_(claimable, Effect.next_attempt_at <= now)
         async with self._sessions.write() as session:
             busy = set(
                 await session.scalars(
@@ -522,12 +558,18 @@ class EffectService:
                     )
                 )
             )
-            candidates = await session.execute(
-                select(due.c.id, due.c.subject)
-                .where(due.c.turn <= limit)
-                .order_by(due.c.turn, due.c.id)
-                .limit(limit * 4)
-            )
+            # the oldest few of each lane, then one lane after another
+            lanes = sorted(await session.scalars(select(Effect.lane).where(due).distinct()))
+            queues = []
+            for lane in lanes:
+                rows = await session.execute(
+                    select(Effect.id, Effect.subject)
+                    .where(due, Effect.lane == lane)
+                    .order_by(Effect.next_attempt_at, Effect.id)
+                    .limit(limit * 2)
+                )
+                queues.append(list(rows.all()))
+            candidates = [q[turn] for turn in range(limit * 2) for q in queues if turn < len(q)]
             chosen: list[int] = []
             for effect_id, subject in candidates:
                 if subject in busy:
