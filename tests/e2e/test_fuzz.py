@@ -4,7 +4,8 @@ The commands are discovered from the bot's own command tree (subcommands and gro
 new command is fuzzed without touching this file. Each hypothesis example runs every command
 once, as a member or an organizer (with the server's command permissions opened to everyone),
 with adversarial option values: long, empty, whitespace, control and bidirectional characters,
-mentions, markdown, 20-digit numbers, ids from another guild. For every interaction:
+mentions, markdown, 20-digit numbers, ids from another guild; then presses one button or select
+of the answer, if it has any. For every interaction:
 
 - it is answered (within Discord's 3 s);
 - a refusal (an error the bot turned into an answer) is private;
@@ -43,17 +44,8 @@ MODAL = 9
 DISCORD_INT_MAX = 2**53  # Discord's bound for integer options
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
-STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = (
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-    11,
-)
+# option types (Discord's numbering)
+STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER = range(3, 11)
 
 ADVERSARIAL_TEXT = [
     "",
@@ -374,7 +366,13 @@ async def test_every_command_survives_adversarial_options(
     for leaf in fuzz.leaves:
         actor = data.draw(st.sampled_from(actors), label=f"{leaf.label} actor")
         options = data.draw(invocations(leaf, fuzz.targets), label=f"{leaf.label} options")
-        await exercise(world, leaf, actor, options, fuzz.refused, fuzz.errors)
+        answers = await exercise(world, leaf, actor, options, fuzz.refused, fuzz.errors)
+        components = pressable(answers)
+        if components:  # buttons and selects on the answer: press one, as anyone
+            message, component = data.draw(st.sampled_from(components), label="component")
+            private = int(message.get("flags") or 0) & EPHEMERAL
+            presser = actor if private else data.draw(st.sampled_from(actors), label="presser")
+            await press(world, message, component, presser, fuzz.targets, data, fuzz.errors)
 
 
 async def exercise(
@@ -384,7 +382,9 @@ async def exercise(
     options: dict[str, Any],
     refused: set[int],
     errors: ErrorRecords,
-) -> None:
+) -> list[dict[str, Any]]:
+    """Run ``leaf`` (after its autocompletes) and check everything it caused; returns the
+    messages that answered it."""
     twin = world.twin
     seen = len(twin.requests)
     where = f"{leaf.label} as {actor} with {options!r}"
@@ -409,6 +409,50 @@ async def exercise(
     final = await answer_of(ix)
     if ix.id in refused and final is not None:
         assert int(final.get("flags") or 0) & EPHEMERAL, f"public refusal: {where}: {final}"
+    check_requests(world, seen, where, errors)
+    return [m for m in (ix.original, *ix.followups) if m is not None]
+
+
+def pressable(messages: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(message, component) for every enabled button or select with a custom_id."""
+    found = []
+    for message in messages:
+        for row in message.get("components") or []:
+            for item in row.get("components") or []:
+                if item.get("custom_id") and not item.get("disabled"):
+                    found.append((message, item))
+    return found
+
+
+async def press(
+    world: World,
+    message: dict[str, Any],
+    component: dict[str, Any],
+    actor: int,
+    targets: Targets,
+    data: st.DataObject,
+    errors: ErrorRecords,
+) -> None:
+    """Press a button or choose in a select the bot sent, and check what that caused."""
+    twin = world.twin
+    seen = len(twin.requests)
+    values: list[Any] | None = None
+    if component["type"] == 3:  # string select: one of its options
+        values = [data.draw(st.sampled_from([o["value"] for o in component["options"]]))]
+    elif component["type"] in (5, 6, 7, 8):  # user, role, mentionable, channel selects
+        pool = {5: targets.users[:2], 6: targets.roles, 7: targets.users[:2] + targets.roles}
+        values = [data.draw(st.sampled_from(pool.get(component["type"], list(targets.channels))))]
+    where = f"pressing {component['custom_id']!r} as {actor} (values {values})"
+    ix = await twin.click(message["id"], component["custom_id"], actor, values=values)
+    body = await ix.response(timeout=3)
+    if body["type"] == DEFERRED:
+        await ix.wait_followup(timeout=5)
+    check_requests(world, seen, where, errors)
+
+
+def check_requests(world: World, seen: int, where: str, errors: ErrorRecords) -> None:
+    """What the bot sent since request ``seen``: within limits, pinging nobody, valid."""
+    twin = world.twin
     new = twin.requests[seen:]
     for body in message_bodies([r.body for r in new]):
         broken = list(within_limits(body))
@@ -418,7 +462,6 @@ async def exercise(
         assert not mentions.get("users") and not mentions.get("roles"), f"{where}: {body}"
     assert not twin.spec_violations, f"{where}: {twin.spec_violations}"
     assert not twin.unimplemented, f"{where}: {twin.unimplemented}"
-    assert not [r for r in new if r.status == 400], (
-        f"{where}: {[r for r in new if r.status == 400]}"
-    )
+    bad = [r for r in new if r.status == 400]
+    assert not bad, f"{where}: {bad}"
     assert not errors.records, f"{where} logged:\n{errors.text()}"
