@@ -35,11 +35,15 @@ def is_organizer(member: discord.Member, settings: GuildSettings) -> bool:
     )
 
 
+async def member_is_organizer(bot: ChapterBot, member: discord.Member) -> bool:
+    """``is_organizer`` with the guild's settings looked up."""
+    return is_organizer(member, await bot.services.guilds.get(member.guild.id))
+
+
 async def ensure_organizer(interaction: discord.Interaction[ChapterBot]) -> None:
     if interaction.guild is None or not isinstance(interaction.user, discord.Member):
         raise app_commands.NoPrivateMessage()
-    settings = await interaction.client.services.guilds.get(interaction.guild.id)
-    if not is_organizer(interaction.user, settings):
+    if not await member_is_organizer(interaction.client, interaction.user):
         raise UserFacingCheckFailure(NOT_ORGANIZER)
 
 

@@ -17,14 +17,12 @@ import discord
 from discord.ext import commands
 
 from bot.client import ChapterBot
+from bot.notify import announce_chapter_transitions
 from bot.role_sync import sync_chapter_roles
 from bot.services.chapters import Transition
 from bot.services.members import MemberSnapshot
 
 log = logging.getLogger(__name__)
-
-#: The event the chapters cog listens to, to announce status changes these steps caused.
-CHAPTER_TRANSITIONS_EVENT = "chapter_transitions"
 
 
 class MemberEvents(commands.Cog):
@@ -38,8 +36,7 @@ class MemberEvents(commands.Cog):
 
     def _announce(self, transitions: Sequence[Transition]) -> None:
         """Chapter status changes are announced by the chapters cog, after the lock is released."""
-        if transitions:
-            self.bot.dispatch(CHAPTER_TRANSITIONS_EVENT, list(transitions))
+        announce_chapter_transitions(self.bot, transitions)
 
     # ------------------------------------------------------------------ join
 

@@ -16,13 +16,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import is_organizer, organizer_only
+from bot.checks import member_is_organizer, organizer_only
 from bot.choices import city_choices
 from bot.client import ChapterBot
 from bot.errors import Conflict, InvalidInput, NotFound
 from bot.interactions import guild_and_member, logged_autocomplete
 from bot.limits import CONTENT_MAX, clip, fit_choices, fit_embed, join_inline, join_lines
-from bot.notify import notify_organizers
+from bot.notify import notify_organizers, post_in_channel
 from bot.role_sync import sync_chapter_roles
 from bot.services.chapters import (
     KNOWN_ROLES,
@@ -154,18 +154,9 @@ class Chapters(
 
     # ------------------------------------------------------------------ helpers
 
-    async def _is_organizer(self, member: discord.Member) -> bool:
-        return is_organizer(member, await self.bot.services.guilds.get(member.guild.id))
-
     async def _post(self, chapter: ChapterSummary, content: str, **kwargs: Any) -> None:
         """Say something in the chapter's own channel, if it has one (failures are logged)."""
-        if not chapter.channel_id:
-            return
-        channel = self.bot.get_partial_messageable(chapter.channel_id, guild_id=chapter.guild_id)
-        try:
-            await channel.send(clip(content), **kwargs)
-        except discord.HTTPException:
-            log.warning("could not post in channel of chapter %s", chapter.id, exc_info=True)
+        await post_in_channel(self.bot, chapter.channel_id, chapter.guild_id, content, **kwargs)
 
     async def announce(self, transitions: Sequence[Transition], *, by_hand: bool = False) -> None:
         lapse_days = self.bot.services.chapters.lapse_after.days
@@ -470,7 +461,7 @@ class Chapters(
             role,
             member.id,
             actor_id=actor.id,
-            actor_is_organizer=await self._is_organizer(actor),
+            actor_is_organizer=await member_is_organizer(self.bot, actor),
         )
         before = f" (was <@{change.previous_user_id}>)" if change.previous_user_id else ""
         await interaction.response.send_message(
@@ -508,7 +499,7 @@ class Chapters(
             chapter.id,
             enabled,
             actor_id=actor.id,
-            actor_is_organizer=await self._is_organizer(actor),
+            actor_is_organizer=await member_is_organizer(self.bot, actor),
         )
         text = (
             "on: facilitator and note-taker pass to the next members at each meeting "
@@ -530,7 +521,7 @@ class Chapters(
             chapter.guild_id,
             chapter.id,
             actor_id=actor.id,
-            actor_is_organizer=await self._is_organizer(actor),
+            actor_is_organizer=await member_is_organizer(self.bot, actor),
         )
         lines = [f"🔄 Roles rotated in **{esc(result.chapter.name)}**:"]
         previous = {h.role: h.user_id for h in result.previous}
@@ -565,7 +556,7 @@ class Chapters(
             chapter.id,
             text,
             actor_id=actor.id,
-            actor_is_organizer=await self._is_organizer(actor),
+            actor_is_organizer=await member_is_organizer(self.bot, actor),
         )
         head = (
             f"📝 {actor.mention} proposed agreement **#{agreement.id}** for "
@@ -603,7 +594,7 @@ class Chapters(
             chapter.id,
             number,
             actor_id=actor.id,
-            actor_is_organizer=await self._is_organizer(actor),
+            actor_is_organizer=await member_is_organizer(self.bot, actor),
         )
         head = f"✅ **{esc(change.chapter.name)}** adopted agreement **#{change.agreement.id}**:\n"
         await interaction.response.send_message(

@@ -14,13 +14,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.checks import is_organizer
+from bot.checks import member_is_organizer
 from bot.client import ChapterBot
 from bot.errors import InvalidInput
 from bot.interactions import ErrorHandlingView, guild_and_member, guild_of, logged_autocomplete
 from bot.limits import clip, fit_choices, fit_options, join_lines
-from bot.notify import notify_organizers
-from bot.services.chapters import ChapterSummary, Transition
+from bot.notify import announce_chapter_transitions, notify_organizers, post_in_channel
+from bot.services.chapters import ChapterSummary
 from bot.services.effects import direct_message
 from bot.services.meetings import (
     AttendanceResult,
@@ -184,36 +184,6 @@ class Meetings(
         self.bot = bot
         self.renderer = ReminderMessages()
 
-    # ------------------------------------------------------------------ helpers
-
-    async def _is_organizer(self, member: discord.Member) -> bool:
-        return is_organizer(member, await self.bot.services.guilds.get(member.guild.id))
-
-    async def _post(
-        self,
-        channel_id: int | None,
-        guild_id: int,
-        content: str,
-        view: discord.ui.View | None = None,
-    ) -> discord.Message | None:
-        if not channel_id:
-            return None
-        channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
-        try:
-            if view is None:
-                return await channel.send(clip(content))
-            return await channel.send(clip(content), view=view)
-        except discord.HTTPException:
-            log.warning("could not post in channel %s", channel_id, exc_info=True)
-            return None
-
-    async def _announce_transitions(self, transitions: Sequence[Transition]) -> None:
-        for transition in transitions:
-            chapter = transition.chapter
-            text = f"{esc(chapter.name)} is now {chapter.status_label}: {transition.reason}"
-            await self._post(chapter.channel_id, chapter.guild_id, text)
-            await notify_organizers(self.bot, chapter.guild_id, text)
-
     # ------------------------------------------------------------------ schedule
 
     @app_commands.command(name="schedule", description="Schedule a chapter's meeting or series")
@@ -242,7 +212,7 @@ class Meetings(
             guild.id,
             chapter.id,
             actor_id=member.id,
-            actor_is_organizer=await self._is_organizer(member),
+            actor_is_organizer=await member_is_organizer(self.bot, member),
             title=title,
             start=start,
             duration=duration,
@@ -263,7 +233,7 @@ class Meetings(
             guild.id,
             preview,
             actor_id=member.id,
-            actor_is_organizer=await self._is_organizer(member),
+            actor_is_organizer=await member_is_organizer(self.bot, member),
         )
         first = series.upcoming[0]
         await interaction.response.edit_message(
@@ -275,7 +245,9 @@ class Meetings(
             view=None,
         )
         channel_id = first.channel_id or interaction.channel_id
-        await self._post(channel_id, guild.id, announcement(first), view=rsvp_view(first))
+        await post_in_channel(
+            self.bot, channel_id, guild.id, announcement(first), view=rsvp_view(first)
+        )
 
     # ------------------------------------------------------------------ list, export
 
@@ -348,7 +320,7 @@ class Meetings(
         guild, member = guild_and_member(interaction)
         if not any((title, location, start, duration)):
             raise InvalidInput("Give at least one of title, location, start or duration.")
-        organizer = await self._is_organizer(member)
+        organizer = await member_is_organizer(self.bot, member)
         meetings = self.bot.services.meetings
         if scope.value == "series":
             if start is not None:
@@ -378,7 +350,8 @@ class Meetings(
                 duration=duration,
             )
             text = "Updated:\n" + meeting_line(view)
-            await self._post(
+            await post_in_channel(
+                self.bot,
                 view.channel_id,
                 guild.id,
                 announcement(view, intro="✏️ Meeting changed"),
@@ -400,7 +373,7 @@ class Meetings(
             guild.id,
             meeting.id,
             actor_id=member.id,
-            actor_is_organizer=await self._is_organizer(member),
+            actor_is_organizer=await member_is_organizer(self.bot, member),
             whole_series=scope.value == "series",
         )
         first = result.occurrences[0] if result.occurrences else meeting
@@ -424,7 +397,7 @@ class Meetings(
                     for user in result.notify_user_ids
                 )
             )
-        await self._post(first.channel_id, guild.id, text)
+        await post_in_channel(self.bot, first.channel_id, guild.id, text)
         await interaction.response.send_message(
             clip(
                 f"Cancelled {len(result.occurrences)} meeting(s); "
@@ -491,7 +464,7 @@ class Meetings(
         )
 
     async def _can_manage(self, member: discord.Member, meeting: OccurrenceView) -> bool:
-        if await self._is_organizer(member):
+        if await member_is_organizer(self.bot, member):
             return True
         details = await self.bot.services.chapters.details(member.guild.id, meeting.chapter_id)
         return member.id in details.founders or details.holder("facilitator") == member.id
@@ -509,7 +482,7 @@ class Meetings(
             meeting.id,
             attendees,
             actor_id=member.id,
-            actor_is_organizer=await self._is_organizer(member),
+            actor_is_organizer=await member_is_organizer(self.bot, member),
             notes=notes,
         )
         lines = [
@@ -521,8 +494,10 @@ class Meetings(
             lines.append(f"Roles rotated for the next meeting — {holders}.")
         await interaction.response.edit_message(content=clip("\n".join(lines)), view=None)
         if result.rotation is not None:
-            await self._post(meeting.channel_id, guild.id, "🔄 " + "\n".join(lines[1:]))
-        await self._announce_transitions(result.transitions)
+            await post_in_channel(
+                self.bot, meeting.channel_id, guild.id, "🔄 " + "\n".join(lines[1:])
+            )
+        announce_chapter_transitions(self.bot, result.transitions)
 
     # ------------------------------------------------------------------ reminder policy
 
@@ -540,7 +515,7 @@ class Meetings(
             chapter.id,
             leads,
             actor_id=member.id,
-            actor_is_organizer=await self._is_organizer(member),
+            actor_is_organizer=await member_is_organizer(self.bot, member),
         )
         await interaction.response.send_message(
             f"{esc(chapter.name)} members are reminded {format_leads(policy)} before each "

@@ -374,3 +374,46 @@ async def test_bot_down_over_reminders_sends_one_late_and_skips_meetings_already
         )
         told = [m for m in twin.messages(organizers) if "Lunch circle" in m["content"]]
         assert len(told) == 1 and "not sent" in told[0]["content"]
+
+
+async def test_attendance_that_makes_a_chapter_formal_is_announced_like_any_status_change(
+    world: World,
+) -> None:
+    """Chapter status changes a meeting causes go through the chapters cog's one announcer
+    (the same text as a join or the daily evaluation), in the channel and to organizers."""
+    organizers = world.guild.add_text_channel("organizers")
+    await world.services.guilds.setup(world.guild_id, organizer_channel_id=organizers)
+    await world.services.chapter_settings.update(
+        world.guild_id, min_members=2, meeting_months=1, require_agreements=False, key_roles=()
+    )
+    chapter, (founder, ana) = await chapter_with_members(world, 2)
+    assert chapter.status == "forming"  # no meeting with attendance yet
+    meeting = await schedule(
+        world, chapter, founder, title="First circle",
+        start=local(world, chapter, timedelta(hours=1)), duration="1h", location="Library",
+    )  # fmt: skip
+    await world.advance(timedelta(hours=1, minutes=10))
+    ix = await world.slash(founder, "meeting", "attendance", meeting=str(meeting))
+    await answer(ix)
+    original = await ix.wait_original()
+    [picker] = [
+        item
+        for row in original["components"]
+        for item in row["components"]
+        if item["custom_id"].startswith("meeting:attendance:")
+    ]
+    pick = await world.twin.click(
+        original["id"], picker["custom_id"], founder, values=[str(founder), str(ana)]
+    )
+    await pick.response(timeout=3)
+
+    def announced(channel_id: int) -> bool:
+        return any(
+            "is now a formal chapter" in str(m.get("content"))
+            for m in world.twin.messages(channel_id)
+        )
+
+    await world.twin.wait_for(
+        lambda: announced(chapter.channel_id or 0) and announced(organizers), timeout=5
+    )
+    assert (await world.services.chapters.get(world.guild_id, chapter.id)).status == "formal"
