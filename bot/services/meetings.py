@@ -22,6 +22,7 @@ from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.services import recurrence
 from bot.services.chapters import ChapterService, RotationResult, Transition
 from bot.services.effects import DM_CLOSED_RECHECK, EffectRequest, EffectService
+from bot.services.read_cache import ReadCache
 from bot.services.recurrence import SeriesPlan
 from bot.services.timers import TimerService
 from db.models import (
@@ -197,6 +198,19 @@ class ReminderBatch:
     in_channel: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """A chapter's next meetings and last held one, as read at ``read_at``."""
+
+    read_at: datetime
+    upcoming: tuple[OccurrenceView, ...]  #: the first ones by start not over at ``read_at``
+    complete: bool  #: ``upcoming`` holds every meeting not over at ``read_at``
+    held: OccurrenceView | None
+
+
+UPCOMING_KEPT = 4  #: next meetings a cached timeline holds
+
+
 class MeetingService:
     def __init__(
         self,
@@ -214,6 +228,9 @@ class MeetingService:
         self._chapters = chapters
         self._effects = effects
         self.window = window
+        self._timelines: ReadCache[tuple[int, int], _Timeline] = ReadCache(
+            sessions, MeetingOccurrence, MeetingSeries, MeetingRsvp, MeetingAttendance, Chapter
+        )
 
     # ------------------------------------------------------------------ scheduling
 
@@ -412,20 +429,37 @@ class MeetingService:
     async def next_and_last(
         self, guild_id: int, chapter_id: int
     ) -> tuple[OccurrenceView | None, OccurrenceView | None]:
-        """For ``/chapter info``: the next meeting, and the last one held (with its notes)."""
+        """For ``/chapter info``: the next meeting, and the last one held (with its notes).
+
+        Answered from a cached timeline (kept until a meeting, RSVP or attendance changes)
+        while it still covers the clock's current time."""
         now = self._clock.now()
+        key = (guild_id, chapter_id)
+        for _ in range(2):
+            timeline = await self._timelines.get(key, lambda: self._timeline(key, now))
+            upcoming = next((v for v in timeline.upcoming if v.ends_at > now), None)
+            if timeline.read_at <= now and (upcoming is not None or timeline.complete):
+                return upcoming, timeline.held
+            self._timelines.discard(key)  # read before now, or every kept meeting is over
+        timeline = await self._timeline(key, now)
+        return (timeline.upcoming[0] if timeline.upcoming else None), timeline.held
+
+    async def _timeline(self, key: tuple[int, int], now: datetime) -> _Timeline:
+        guild_id, chapter_id = key
         async with self._sessions.read() as session:
-            upcoming = await session.scalar(
-                select(MeetingOccurrence)
-                .join(Chapter, Chapter.id == MeetingOccurrence.chapter_id)
-                .where(
-                    Chapter.guild_id == guild_id,
-                    MeetingOccurrence.chapter_id == chapter_id,
-                    MeetingOccurrence.ends_at > now,
-                    MeetingOccurrence.cancelled_at.is_(None),
+            upcoming = list(
+                await session.scalars(
+                    select(MeetingOccurrence)
+                    .join(Chapter, Chapter.id == MeetingOccurrence.chapter_id)
+                    .where(
+                        Chapter.guild_id == guild_id,
+                        MeetingOccurrence.chapter_id == chapter_id,
+                        MeetingOccurrence.ends_at > now,
+                        MeetingOccurrence.cancelled_at.is_(None),
+                    )
+                    .order_by(MeetingOccurrence.starts_at)
+                    .limit(UPCOMING_KEPT)
                 )
-                .order_by(MeetingOccurrence.starts_at)
-                .limit(1)
             )
             held = await session.scalar(
                 select(MeetingOccurrence)
@@ -438,11 +472,13 @@ class MeetingService:
                 .order_by(MeetingOccurrence.starts_at.desc())
                 .limit(1)
             )
-            rows = [r for r in (upcoming, held) if r is not None]
+            rows = upcoming + ([held] if held is not None else [])
             views = {v.id: v for v in await self._views(session, rows)}
-            return (
-                views.get(upcoming.id) if upcoming else None,
-                views.get(held.id) if held else None,
+            return _Timeline(
+                read_at=now,
+                upcoming=tuple(views[r.id] for r in upcoming),
+                complete=len(upcoming) < UPCOMING_KEPT,
+                held=views[held.id] if held is not None else None,
             )
 
     async def export_ics(

@@ -85,5 +85,9 @@ class ReadCache(Generic[K, V]):
         self._entries[key] = _Entry(generation, now, value)
         return value
 
+    def discard(self, key: K) -> None:
+        """Forget ``key``'s answer (for answers that also depend on something else, e.g. time)."""
+        self._entries.pop(key, None)
+
     def clear(self) -> None:
         self._entries.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -443,3 +444,25 @@ async def test_export_is_a_valid_calendar(service: MeetingService, chapter_id: i
     first = events[0]
     assert first.decoded("dtstart") == datetime(2026, 12, 9, 0, 0, tzinfo=UTC)
     assert str(first["location"]) == "Library, 2nd floor"
+
+
+async def test_the_next_meeting_moves_on_as_time_passes_without_any_write(
+    sessions: async_sessionmaker[AsyncSession],
+    clock: FakeClock,
+    timers: TimerService,
+    chapters: ChapterService,
+    chapter_id: int,
+) -> None:
+    """/chapter info's next meeting is cached; the clock alone must still move it on, past the
+    meetings the cache kept, and agree with the list of upcoming meetings."""
+    effects = EffectService(sessions, clock)
+    service = MeetingService(sessions, clock, timers, chapters, effects, window=timedelta(days=70))
+    await schedule(service, chapter_id, repeat="weekly", start="Dec 8 7pm", duration="1h")
+    seen = []
+    for _ in range(8):  # more weeks than the cached timeline keeps
+        upcoming, _ = await service.next_and_last(GUILD, chapter_id)
+        listed = await service.upcoming(GUILD, chapter_id=chapter_id, limit=1)
+        assert upcoming is not None and [upcoming.id] == [v.id for v in listed]
+        seen.append(upcoming.starts_at)
+        clock.set(upcoming.ends_at + timedelta(minutes=1))
+    assert [b - a for a, b in itertools.pairwise(seen)] == [timedelta(weeks=1)] * 7
