@@ -13,6 +13,8 @@ from db.models import (
     Affiliate,
     Chapter,
     ChapterStatus,
+    Effect,
+    EffectStatus,
     GuildConfig,
     MemberProfile,
     Timer,
@@ -30,6 +32,9 @@ class Stats:
     chapters: int = 0
     formal_chapters: int = 0
     affiliates: int = 0
+    #: Discord changes (roles, DMs, posts) still to apply, and those that failed for good
+    pending_effects: int = 0
+    failed_effects: int = 0
 
     @property
     def extra(self) -> tuple[tuple[str, str], ...]:
@@ -37,6 +42,10 @@ class Stats:
             ("Members known", str(self.members)),
             ("Chapters", f"{self.chapters} ({self.formal_chapters} formal)"),
             ("Affiliates", str(self.affiliates)),
+            (
+                "Discord changes",
+                f"{self.pending_effects} pending, {self.failed_effects} failed",
+            ),
         )
 
 
@@ -44,7 +53,7 @@ class StatsService:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
         self._cache: ReadCache[int | None, Stats] = ReadCache(
-            sessions, GuildConfig, Timer, MemberProfile, Chapter, Affiliate
+            sessions, GuildConfig, Timer, MemberProfile, Chapter, Affiliate, Effect
         )
 
     async def snapshot(self, guild_id: int | None = None) -> Stats:
@@ -70,10 +79,14 @@ class StatsService:
             counted(Chapter.active.is_(True), guild=Chapter.guild_id),
             counted(Chapter.status == ChapterStatus.FORMAL, guild=Chapter.guild_id),
             counted(Affiliate.active.is_(True), guild=Affiliate.guild_id),
+            counted(Effect.status == EffectStatus.PENDING, guild=Effect.guild_id),  # type: ignore[arg-type]
+            counted(Effect.status == EffectStatus.FAILED, guild=Effect.guild_id),  # type: ignore[arg-type]
         )
         async with self._sessions.read() as session:
             row = (await session.execute(query)).one()
-        guilds, pending, failed, members, chapters, formal, affiliates = (n or 0 for n in row)
+        guilds, pending, failed, members, chapters, formal, affiliates, effects, broken = (
+            n or 0 for n in row
+        )
         return Stats(
             configured_guilds=guilds,
             pending_timers=pending,
@@ -82,4 +95,6 @@ class StatsService:
             chapters=chapters,
             formal_chapters=formal,
             affiliates=affiliates,
+            pending_effects=effects,
+            failed_effects=broken,
         )

@@ -77,6 +77,9 @@ async def test_a_refused_change_fails_with_the_reason_and_organizers_are_told(
     assert report["content"].startswith("I couldn't give <@1> the **Windy** role: My role is")
     assert "run /chapter provision" in report["content"]
     assert report["mentions"] == []  # a report pings nobody
+    about = await (await world.slash(world.organizer_id, "about")).response()
+    fields = {f["name"]: f["value"] for f in about["data"]["embeds"][0]["fields"]}
+    assert fields["Discord changes"] == "0 pending, 1 failed"
 
 
 async def test_a_dm_opens_the_channel_once_then_costs_one_request(world: World) -> None:
