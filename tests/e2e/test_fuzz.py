@@ -101,6 +101,7 @@ class Leaf:
     group: str | None
     subcommand: str | None
     options: tuple[dict[str, Any], ...]
+    in_dms: bool = False  #: usable in the user's DM with the bot (and no guild-only option)
 
     @property
     def label(self) -> str:
@@ -123,7 +124,15 @@ def leaf_commands(tree: app_commands.CommandTree[Any]) -> list[Leaf]:
         name, *rest = path
         group = rest[0] if len(rest) == 2 else None
         subcommand = rest[-1] if rest else None
-        leaves.append(Leaf(name, group, subcommand, options))
+        root = tree.get_command(name)
+        assert root is not None
+        root_spec = root.to_dict(tree)
+        in_dms = (
+            root_spec.get("dm_permission", True) is not False
+            and 1 in (root_spec.get("contexts") or [0, 1])
+            and not any(o["type"] in (CHANNEL, ROLE, MENTIONABLE) for o in options)
+        )
+        leaves.append(Leaf(name, group, subcommand, options, in_dms))
     return sorted(leaves, key=lambda leaf: leaf.label)
 
 
@@ -366,7 +375,10 @@ async def test_every_command_survives_adversarial_options(
     for leaf in fuzz.leaves:
         actor = data.draw(st.sampled_from(actors), label=f"{leaf.label} actor")
         options = data.draw(invocations(leaf, fuzz.targets), label=f"{leaf.label} options")
-        answers = await exercise(world, leaf, actor, options, fuzz.refused, fuzz.errors)
+        in_dm = leaf.in_dms and data.draw(st.booleans(), label=f"{leaf.label} in a DM")
+        answers = await exercise(
+            world, leaf, actor, options, fuzz.refused, fuzz.errors, in_dm=in_dm
+        )
         components = pressable(answers)
         if components:  # buttons and selects on the answer: press one, as anyone
             message, component = data.draw(st.sampled_from(components), label="component")
@@ -382,14 +394,17 @@ async def exercise(
     options: dict[str, Any],
     refused: set[int],
     errors: ErrorRecords,
+    *,
+    in_dm: bool = False,
 ) -> list[dict[str, Any]]:
     """Run ``leaf`` (after its autocompletes) and check everything it caused; returns the
     messages that answered it."""
     twin = world.twin
     seen = len(twin.requests)
-    where = f"{leaf.label} as {actor} with {options!r}"
+    where = f"{leaf.label} as {actor}{' in a DM' if in_dm else ''} with {options!r}"
+    guild_id, channel_id = (None, None) if in_dm else (world.guild_id, world.channel_id)
     for spec in leaf.options:
-        if spec.get("autocomplete"):
+        if spec.get("autocomplete") and not in_dm:
             choices = await twin.autocomplete(  # as an organizer: the twin checks permissions
                 world.guild_id, world.channel_id, world.organizer_id, leaf.name,
                 leaf.subcommand, leaf.group, options, focused=spec["name"],
@@ -397,8 +412,8 @@ async def exercise(
             assert len(choices) <= limits.CHOICES_MAX, where
             assert all(len(c["name"]) <= limits.CHOICE_NAME_MAX for c in choices), where
     ix = await twin.slash(
-        world.guild_id,
-        world.channel_id,
+        guild_id,
+        channel_id,
         actor,
         leaf.name,
         subcommand=leaf.subcommand,
