@@ -20,6 +20,7 @@ from bot.services.members import MemberService
 from bot.services.places import Gazetteer
 from bot.services.stats import StatsService
 from bot.services.timers import TimerService
+from bot.services.votes import VoteService
 from bot.services.welcome import WelcomeService
 from bot.settings import Settings
 from bot.timers import TimerDispatcher
@@ -45,6 +46,7 @@ class Services:
     markers: MarkerService
     affiliates: AffiliateService
     meetings: MeetingService
+    votes: VoteService
     welcome: WelcomeService
 
 
@@ -92,5 +94,6 @@ def build_services(
         markers=MarkerService(sessions, clock),
         affiliates=AffiliateService(sessions, clock, gazetteer),
         meetings=MeetingService(sessions, clock, timers, chapters, effects),
+        votes=VoteService(sessions, clock, timers),
         welcome=WelcomeService(sessions, clock, timers, effects, chapters, gazetteer),
     )

@@ -29,6 +29,15 @@ from db.models.meetings import (
     ReminderStatus,
     RsvpAnswer,
 )
+from db.models.votes import (
+    ElectorateKind,
+    Vote,
+    VoteBallot,
+    VoteEvent,
+    VoteNomination,
+    VoteStatus,
+    VoteVoter,
+)
 from db.models.welcome import (
     MemberIntroduction,
     Onboarding,
@@ -53,6 +62,7 @@ __all__ = [
     "Effect",
     "EffectKind",
     "EffectStatus",
+    "ElectorateKind",
     "GuildConfig",
     "Marker",
     "MarkerKind",
@@ -72,6 +82,12 @@ __all__ = [
     "Timer",
     "TimerStatus",
     "ToolkitResource",
+    "Vote",
+    "VoteBallot",
+    "VoteEvent",
+    "VoteNomination",
+    "VoteStatus",
+    "VoteVoter",
     "WelcomeSettings",
     "WelcomeVolunteer",
 ]
