@@ -94,6 +94,6 @@ def build_services(
         markers=MarkerService(sessions, clock),
         affiliates=AffiliateService(sessions, clock, gazetteer),
         meetings=MeetingService(sessions, clock, timers, chapters, effects),
-        votes=VoteService(sessions, clock, timers),
+        votes=VoteService(sessions, clock, timers, effects),
         welcome=WelcomeService(sessions, clock, timers, effects, chapters, gazetteer),
     )

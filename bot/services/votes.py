@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from bot.services.effects import EffectService, direct_message
 from bot.services.markers import BEHIND, MISSED, NO_PACE, MarkersReport
 from bot.services.tally import (
     CONSENT_LABELS,
@@ -56,6 +57,8 @@ from db.models import (
 OPEN_EVENT = "vote_open"
 CLOSE_EVENT = "vote_close"
 NOMINATIONS_EVENT = "vote_nominations_close"
+NUDGE_EVENT = "vote_nudge"
+NUDGE_BEFORE = timedelta(hours=24)
 
 MIN_OPTIONS = 2
 MAX_OPTIONS = 20
@@ -272,6 +275,20 @@ class CastResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ReactionEvent:
+    user_id: int
+    option: int
+    added: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionOutcome:
+    previous: tuple[int, ...]
+    choice: tuple[int, ...]
+    refused: str | None = None  # why the reaction does not count (the cog removes it)
+
+
+@dataclass(frozen=True, slots=True)
 class Reconciliation:
     """What re-reading a reaction vote's reactions changed, and which reactions must go."""
 
@@ -334,11 +351,16 @@ class Results:
 
 class VoteService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, timers: TimerService
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        timers: TimerService,
+        effects: EffectService,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
         self._timers = timers
+        self._effects = effects
 
     # ---------------------------------------------------------------- creating
 
@@ -473,7 +495,52 @@ class VoteService:
         await self._timers.replace_timer(
             draft.closes_at, CLOSE_EVENT, {"vote_id": info.id}, key=f"vote:{info.id}:close"
         )
+        await self._arm_nudge(info.id, draft.closes_at)
         return info
+
+    async def _arm_nudge(self, vote_id: int, closes_at: datetime) -> None:
+        """One nudge, 24 hours before the close (moved when the vote is extended)."""
+        when = closes_at - NUDGE_BEFORE
+        key = f"vote:{vote_id}:nudge"
+        if when <= self._clock.now():
+            await self._timers.cancel_by_key(key)
+            return
+        await self._timers.replace_timer(when, NUDGE_EVENT, {"vote_id": vote_id}, key=key)
+
+    async def nudge(self, vote_id: int) -> int:
+        """DM every member of the electorate who has not voted, once per vote (the outbox sends
+        it; its dedupe key makes a second nudge impossible, even after an extension)."""
+        async with self._sessions.begin() as session:
+            row = await self._row(session, vote_id)
+            if row.status is not VoteStatus.OPEN or row.message_id is None:
+                return 0
+            users = list(
+                await session.scalars(
+                    select(VoteVoter.user_id).where(
+                        VoteVoter.vote_id == row.id, VoteVoter.voted.is_(False)
+                    )
+                )
+            )
+            link = f"https://discord.com/channels/{row.guild_id}/{row.channel_id}/{row.message_id}"
+            closes = int(row.closes_at.timestamp())
+            requests = [
+                direct_message(
+                    user,
+                    purpose="vote_nudge",
+                    dedupe_key=f"vote:{row.id}:nudge:{user}",
+                    content=(
+                        f"The vote “{row.title[:200]}” closes <t:{closes}:R> and you have not "
+                        f"voted yet: {link}"
+                    ),
+                    guild_id=row.guild_id,
+                    lane=f"vote_nudge:{row.id}",
+                    describe=f"nudge <@{user}> to vote in #{row.id}",
+                )
+                for user in users
+            ]
+            await self._effects.enqueue(session, *requests)
+            self._event(session, row.id, "nudged", None, f"{len(users)} members")
+            return len(users)
 
     async def open(self, vote_id: int, members: Iterable[MemberFacts]) -> tuple[VoteInfo, bool]:
         """Snapshot the electorate and open the vote; (info, False) if it was already open."""
@@ -633,18 +700,7 @@ class VoteService:
             key = voter_key(row.salt, row.id, user_id)
             ballot = await session.get(VoteBallot, (row.id, key))
             current = tuple(ballot.choice) if ballot else ()
-            if row.method == Method.SINGLE.value:
-                if added:
-                    new: tuple[int, ...] = (option,)
-                else:
-                    new = () if current == (option,) else current
-            else:
-                chosen = set(current)
-                if added:
-                    chosen.add(option)
-                else:
-                    chosen.discard(option)
-                new = tuple(sorted(chosen))
+            new = _after_reaction(Method(row.method), current, option, added)
             if new == current:
                 return CastResult(VoteInfo.of(row), current, current)
             for attempt in range(2):
@@ -697,6 +753,76 @@ class VoteService:
                 detail += f" reason: {reason}"
             self._event(session, row.id, action, user_id, detail)
         return CastResult(VoteInfo.of(row), choice, previous)
+
+    async def check_voter(self, vote_id: int, user_id: int) -> None:
+        """Refuse early (before a ballot form is shown) a member who cannot vote now."""
+        async with self._sessions() as session:
+            row = await self._open_row(session, vote_id)
+            if await session.get(VoteVoter, (row.id, user_id)) is None:
+                raise NotAllowed(_not_in_electorate(row))
+
+    async def react_many(
+        self, vote_id: int, events: Sequence[ReactionEvent]
+    ) -> list[ReactionOutcome]:
+        """Apply reactions in arrival order, all in one transaction (a burst of thousands of
+        reactions costs a few commits, not thousands). Members outside the electorate are told
+        why, once per vote, through the outbox."""
+        for attempt in range(2):
+            try:
+                return await self._react_many(vote_id, events)
+            except IntegrityError:  # another process wrote the same ballot first: redo
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _react_many(
+        self, vote_id: int, events: Sequence[ReactionEvent]
+    ) -> list[ReactionOutcome]:
+        async with self._sessions.begin() as session:
+            row = await self._row(session, vote_id)
+            now = self._clock.now()
+            refusal = None
+            if row.status is VoteStatus.CLOSED or now >= row.closes_at:
+                refusal = f"Voting on “{row.title}” has closed."
+            elif row.status is not VoteStatus.OPEN:
+                refusal = f"Voting on “{row.title}” has not opened yet."
+            outcomes: list[ReactionOutcome] = []
+            told: list[int] = []
+            for event in events:
+                if refusal is not None or not 0 <= event.option < len(row.options):
+                    outcomes.append(ReactionOutcome((), (), refusal or "Not an option."))
+                    continue
+                if await session.get(VoteVoter, (row.id, event.user_id)) is None:
+                    if event.added and event.user_id not in told:
+                        told.append(event.user_id)
+                    outcomes.append(ReactionOutcome((), (), _not_in_electorate(row)))
+                    continue
+                key = voter_key(row.salt, row.id, event.user_id)
+                ballot = await session.get(VoteBallot, (row.id, key))
+                current = tuple(ballot.choice) if ballot else ()
+                new = _after_reaction(Method(row.method), current, event.option, event.added)
+                if new == current:
+                    outcomes.append(ReactionOutcome(current, current))
+                    continue
+                result = await self._write_ballot(session, row, event.user_id, new, None)
+                outcomes.append(ReactionOutcome(result.previous, result.choice))
+            if told:
+                await self._effects.enqueue(
+                    session,
+                    *(
+                        direct_message(
+                            user,
+                            purpose="vote_ineligible",
+                            dedupe_key=f"vote:{row.id}:ineligible:{user}",
+                            content="Your reaction was removed. " + _not_in_electorate(row),
+                            guild_id=row.guild_id,
+                            lane=f"vote_ineligible:{row.id}",
+                            describe=f"tell <@{user}> why their vote in #{row.id} was removed",
+                        )
+                        for user in told
+                    ),
+                )
+            return outcomes
 
     async def reconcile(
         self, vote_id: int, reactions: Mapping[int, Iterable[int]]
@@ -797,6 +923,7 @@ class VoteService:
         await self._timers.replace_timer(
             new, CLOSE_EVENT, {"vote_id": vote_id}, key=f"vote:{vote_id}:close"
         )
+        await self._arm_nudge(vote_id, new)
         return info
 
     async def close(
@@ -829,8 +956,8 @@ class VoteService:
             detail = results.outcome_line() + (f" (closed early: {reason})" if reason else "")
             self._event(session, row.id, "closed", by, detail)
             results = Results(VoteInfo.of(row), results.tally, results.decision, results.labels)
-        await self._timers.cancel_by_key(f"vote:{vote_id}:close")
-        await self._timers.cancel_by_key(f"vote:{vote_id}:open")
+        for timer in ("close", "open", "nudge"):
+            await self._timers.cancel_by_key(f"vote:{vote_id}:{timer}")
         return results, True
 
     async def results(self, vote_id: int) -> Results:
@@ -1059,6 +1186,23 @@ def _not_in_electorate(row: Vote) -> str:
         f"You are not in the electorate of “{row.title}”: it is {who}{since} when it opened. "
         "An organizer can add you with /vote add-voter."
     )
+
+
+def _after_reaction(
+    method: Method, current: tuple[int, ...], option: int, added: bool
+) -> tuple[int, ...]:
+    """A reaction's effect: single replaces (removing the current choice withdraws it; removing
+    another is the bot taking away a replaced reaction), approval toggles."""
+    if method is Method.SINGLE:
+        if added:
+            return (option,)
+        return () if current == (option,) else current
+    chosen = set(current)
+    if added:
+        chosen.add(option)
+    else:
+        chosen.discard(option)
+    return tuple(sorted(chosen))
 
 
 def _validate_choice(row: Vote, choice: Sequence[int], reason: str | None) -> tuple[int, ...]:

@@ -12,12 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
 from bot.errors import Conflict, InvalidInput, NotAllowed
+from bot.services.effects import EffectService
 from bot.services.markers import BEHIND, MarkerProgress, MarkersReport
 from bot.services.tally import Method, Outcome
 from bot.services.timers import TimerService
 from bot.services.votes import (
     CLOSE_EVENT,
+    NUDGE_EVENT,
     MemberFacts,
+    ReactionEvent,
     VoteDraft,
     VoteService,
     contingency_template,
@@ -44,7 +47,9 @@ ORGANIZER = 99
 
 @pytest.fixture
 def votes(sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> VoteService:
-    return VoteService(sessions, clock, TimerService(sessions, clock))
+    return VoteService(
+        sessions, clock, TimerService(sessions, clock), EffectService(sessions, clock)
+    )
 
 
 def members(
@@ -381,3 +386,51 @@ async def test_unopposed_election(votes: VoteService) -> None:
     results = await votes.close_unopposed(info.id)
     assert results.decision.outcome is Outcome.ELECTED and results.winners_text() == "Eve"
     assert Method.RANKED is results.vote.method
+
+
+async def test_react_many_in_order_with_refusals_and_one_dm_per_outsider(
+    votes: VoteService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    draft = votes.draft(title="B", options="a;b", method="single", closes="1d", timezone="UTC")
+    vote_id = await opened(votes, draft, members(1, 2))
+    outcomes = await votes.react_many(
+        vote_id,
+        [
+            ReactionEvent(1, 0, added=True),
+            ReactionEvent(1, 1, added=True),
+            ReactionEvent(1, 0, added=False),  # the bot removing the replaced reaction
+            ReactionEvent(2, 1, added=True),
+            ReactionEvent(9, 0, added=True),
+            ReactionEvent(9, 1, added=True),
+        ],
+    )
+    assert [o.choice for o in outcomes[:4]] == [(0,), (1,), (1,), (1,)]
+    assert outcomes[1].previous == (0,)
+    assert outcomes[4].refused and "not in the electorate" in outcomes[4].refused
+    assert await votes.turnout(vote_id) == (2, 2)
+    async with sessions() as session:
+        dms = (await session.execute(text("SELECT dedupe_key FROM discord_effect"))).scalars().all()
+    assert dms == [f"vote:{vote_id}:ineligible:9"]
+
+
+async def test_one_nudge_to_non_voters_moved_by_extend(
+    votes: VoteService, clock: FakeClock, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    timers = TimerService(sessions, clock)
+    draft = votes.draft(title="N", options="a;b", method="single", closes="3d", timezone="UTC")
+    vote_id = await opened(votes, draft, members(1, 2, 3))
+    nudge = await timers.get_by_key(f"vote:{vote_id}:nudge")
+    assert nudge is not None and nudge.event == NUDGE_EVENT
+    assert nudge.expires == clock.now() + timedelta(days=2)
+    await votes.attach_message(vote_id, 12345)
+    await votes.cast(vote_id, 1, (0,))
+    assert await votes.nudge(vote_id) == 2
+    extended = await votes.extend(vote_id, GUILD, "2d", ORGANIZER, "more time", "UTC")
+    moved = await timers.get_by_key(f"vote:{vote_id}:nudge")
+    assert moved is not None and moved.expires == extended.closes_at - timedelta(hours=24)
+    await votes.nudge(vote_id)  # fired again after the extension: nobody gets a second one
+    async with sessions() as session:
+        keys = (
+            (await session.execute(text("SELECT dedupe_key FROM discord_effect"))).scalars().all()
+        )
+    assert sorted(keys) == [f"vote:{vote_id}:nudge:2", f"vote:{vote_id}:nudge:3"]
