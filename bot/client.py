@@ -41,6 +41,7 @@ def default_intents() -> discord.Intents:
     intents = discord.Intents.none()
     intents.guilds = True  # guilds, channels and roles in the cache
     intents.members = True  # privileged ("Server Members Intent"): joins, leaves, member list
+    intents.guild_reactions = True  # reaction ballots of votes (raw reaction add/remove)
     return intents
 
 

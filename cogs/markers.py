@@ -38,6 +38,7 @@ from bot.text import timestamp
 log = logging.getLogger(__name__)
 
 CHART_NAME = "markers.png"
+CONTINGENCY_BUTTON_ID = "vote:contingency-start"
 KindChoice = Literal["members", "formal_chapters", "continents"]
 
 
@@ -93,6 +94,19 @@ def alert_nonce(alert: MarkerAlert) -> str:
     """Deterministic per alert (≤ 25 chars): a resend after a crash is not a duplicate."""
     digest = hashlib.sha256(f"{alert.guild_id}:{alert.kind}:{alert.state}".encode()).hexdigest()
     return f"mk{digest[:20]}"
+
+
+def contingency_button() -> discord.ui.View:
+    """The alert's way into a contingency vote; the votes cog answers this custom_id."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(
+        discord.ui.Button(
+            label="Start a contingency vote",
+            style=discord.ButtonStyle.primary,
+            custom_id=CONTINGENCY_BUTTON_ID,
+        )
+    )
+    return view
 
 
 class Markers(commands.Cog):
@@ -211,8 +225,9 @@ class Markers(commands.Cog):
             return  # no markers (or no guild): the daily checks stop until a marker is set
         await self.arm(guild_id)
         for alert in await markers.check_alerts(guild_id):
+            extra = {"view": contingency_button()} if alert.is_miss else {}
             message = await notify_organizers(
-                self.bot, guild_id, alert.text(), nonce=alert_nonce(alert)
+                self.bot, guild_id, alert.text(), nonce=alert_nonce(alert), **extra
             )
             if message is not None:
                 await markers.acknowledge(alert)

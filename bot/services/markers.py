@@ -60,8 +60,8 @@ TARGET_LIMITS: dict[MarkerKind, int] = {
     MarkerKind.CONTINENTS: 7,
 }
 CONTINGENCY_NOTE = (
-    "Contingency votes (redefine the markers, change the number of chapters, or push the date "
-    "6 months) will be offered here once the votes feature is available."
+    "Organizers can open a contingency vote (redefine the markers, change the number of "
+    "chapters, or push the date 6 months) with the button below or /vote contingency."
 )
 _KIND_ALIASES = {
     "chapters": MarkerKind.FORMAL_CHAPTERS,

@@ -46,6 +46,7 @@ from bot.services.timers import TimerService
 from db.models import (
     ChapterMember,
     ElectorateKind,
+    ReminderPreference,
     Vote,
     VoteBallot,
     VoteEvent,
@@ -508,8 +509,9 @@ class VoteService:
         await self._timers.replace_timer(when, NUDGE_EVENT, {"vote_id": vote_id}, key=key)
 
     async def nudge(self, vote_id: int) -> int:
-        """DM every member of the electorate who has not voted, once per vote (the outbox sends
-        it; its dedupe key makes a second nudge impossible, even after an extension)."""
+        """DM every member of the electorate who has not voted and has not turned reminders off,
+        once per vote (the outbox sends it; its dedupe key makes a second nudge impossible, even
+        after an extension)."""
         async with self._sessions.begin() as session:
             row = await self._row(session, vote_id)
             if row.status is not VoteStatus.OPEN or row.message_id is None:
@@ -521,6 +523,15 @@ class VoteService:
                     )
                 )
             )
+            muted = set(
+                await session.scalars(
+                    select(ReminderPreference.user_id).where(
+                        ReminderPreference.guild_id == row.guild_id,
+                        ReminderPreference.enabled.is_(False),
+                    )
+                )
+            )
+            users = [user for user in users if user not in muted]  # /reminders off
             link = f"https://discord.com/channels/{row.guild_id}/{row.channel_id}/{row.message_id}"
             closes = int(row.closes_at.timestamp())
             requests = [
@@ -788,24 +799,46 @@ class VoteService:
                 refusal = f"Voting on “{row.title}” has not opened yet."
             outcomes: list[ReactionOutcome] = []
             told: list[int] = []
+            users = {event.user_id for event in events}
+            keys = {user: voter_key(row.salt, row.id, user) for user in users}
+            eligible = set(
+                await session.scalars(
+                    select(VoteVoter.user_id).where(
+                        VoteVoter.vote_id == row.id, VoteVoter.user_id.in_(users)
+                    )
+                )
+            )
+            stored = {
+                ballot.voter_key: ballot
+                for ballot in await session.scalars(
+                    select(VoteBallot).where(
+                        VoteBallot.vote_id == row.id, VoteBallot.voter_key.in_(keys.values())
+                    )
+                )
+            }
+            before = {
+                user: tuple(stored[keys[user]].choice) if keys[user] in stored else ()
+                for user in users
+            }
+            now_held = dict(before)
+            changes: list[tuple[int, tuple[int, ...], tuple[int, ...]]] = []
+            method = Method(row.method)
             for event in events:
                 if refusal is not None or not 0 <= event.option < len(row.options):
                     outcomes.append(ReactionOutcome((), (), refusal or "Not an option."))
                     continue
-                if await session.get(VoteVoter, (row.id, event.user_id)) is None:
+                if event.user_id not in eligible:
                     if event.added and event.user_id not in told:
                         told.append(event.user_id)
                     outcomes.append(ReactionOutcome((), (), _not_in_electorate(row)))
                     continue
-                key = voter_key(row.salt, row.id, event.user_id)
-                ballot = await session.get(VoteBallot, (row.id, key))
-                current = tuple(ballot.choice) if ballot else ()
-                new = _after_reaction(Method(row.method), current, event.option, event.added)
-                if new == current:
-                    outcomes.append(ReactionOutcome(current, current))
-                    continue
-                result = await self._write_ballot(session, row, event.user_id, new, None)
-                outcomes.append(ReactionOutcome(result.previous, result.choice))
+                current = now_held[event.user_id]
+                new = _after_reaction(method, current, event.option, event.added)
+                now_held[event.user_id] = new
+                outcomes.append(ReactionOutcome(current, new))
+                if new != current:
+                    changes.append((event.user_id, current, new))
+            await self._store_ballots(session, row, keys, stored, before, now_held, changes)
             if told:
                 await self._effects.enqueue(
                     session,
@@ -823,6 +856,55 @@ class VoteService:
                     ),
                 )
             return outcomes
+
+    async def _store_ballots(
+        self,
+        session: AsyncSession,
+        row: Vote,
+        keys: Mapping[int, str],
+        stored: Mapping[str, VoteBallot],
+        before: Mapping[int, tuple[int, ...]],
+        after: Mapping[int, tuple[int, ...]],
+        changes: Sequence[tuple[int, tuple[int, ...], tuple[int, ...]]],
+    ) -> None:
+        """Write a batch's net effect: one row per member, the turnout flags, the audit trail."""
+        stamp = None if row.secret else self._clock.now()
+        voted: list[int] = []
+        withdrawn: list[int] = []
+        for user, choice in after.items():
+            if choice == before[user]:
+                continue
+            ballot = stored.get(keys[user])
+            if not choice:
+                if ballot is not None:
+                    await session.delete(ballot)
+                withdrawn.append(user)
+                continue
+            if ballot is None:
+                session.add(
+                    VoteBallot(
+                        vote_id=row.id,
+                        voter_key=keys[user],
+                        choice=list(choice),
+                        reason=None,
+                        updated_at=stamp,
+                    )
+                )
+            else:
+                ballot.choice = list(choice)
+                ballot.updated_at = stamp
+            voted.append(user)
+        for users, flag in ((voted, True), (withdrawn, False)):
+            if users:
+                await session.execute(
+                    update(VoteVoter)
+                    .where(VoteVoter.vote_id == row.id, VoteVoter.user_id.in_(users))
+                    .values(voted=flag)
+                )
+        if not row.secret:
+            for user, previous, choice in changes:
+                action = "withdrawn" if not choice else ("changed" if previous else "cast")
+                self._event(session, row.id, action, user, f"{list(previous)} -> {list(choice)}")
 
     async def reconcile(
         self, vote_id: int, reactions: Mapping[int, Iterable[int]]

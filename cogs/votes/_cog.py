@@ -18,7 +18,8 @@ from discord.ext import commands
 from bot.checks import ensure_organizer, organizer_only
 from bot.client import ChapterBot
 from bot.errors import DomainError, InvalidInput
-from bot.interactions import guild_and_member, guild_of
+from bot.interactions import guild_and_member, guild_of, logged_autocomplete
+from bot.limits import EMBEDS_TOTAL_MAX, clip, fit_embed
 from bot.notify import notify_organizers
 from bot.services.tally import Consent, Method
 from bot.services.timers import TimerRecord
@@ -134,6 +135,7 @@ class Votes(commands.Cog, name=COG_NAME):
 
     # ------------------------------------------------------------------ autocomplete
 
+    @logged_autocomplete
     async def vote_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[int]]:
@@ -147,6 +149,7 @@ class Votes(commands.Cog, name=COG_NAME):
             for v in matching[:25]
         ]
 
+    @logged_autocomplete
     async def electorate_autocomplete(
         self, interaction: discord.Interaction[ChapterBot], current: str
     ) -> list[app_commands.Choice[str]]:
@@ -291,6 +294,12 @@ class Votes(commands.Cog, name=COG_NAME):
         closes: app_commands.Range[str, 1, 40] = "7d",
     ) -> None:
         await self.show_contingency_form(interaction, closes)
+
+    async def start_contingency_from_alert(
+        self, interaction: discord.Interaction[ChapterBot]
+    ) -> None:
+        await ensure_organizer(interaction)
+        await self.show_contingency_form(interaction, "7d")
 
     async def show_contingency_form(
         self, interaction: discord.Interaction[ChapterBot], closes: str
@@ -598,7 +607,7 @@ class Votes(commands.Cog, name=COG_NAME):
         if payload.guild_id is None or self.bot.user is None or payload.user_id == self.bot.user.id:
             return
         vote = await self._vote_of_message(payload.message_id)
-        if vote is None or not vote.uses_reactions:
+        if vote is None or not vote.uses_reactions or vote.status is VoteStatus.CLOSED:
             return
         option = option_of(payload.emoji.name)
         if option is None or option >= len(vote.options):
@@ -859,7 +868,7 @@ class Votes(commands.Cog, name=COG_NAME):
         if past:
             parts.append("**Past**\n" + bullets(list_line(v) for v in past[:10]))
         text = "\n\n".join(parts) or "No votes yet. Organizers start one with /vote create."
-        await interaction.response.send_message(text[:2000], ephemeral=True)
+        await interaction.response.send_message(clip(text), ephemeral=True)
 
     @vote.command(name="show", description="A vote: its rules, turnout and (when allowed) results")
     @app_commands.describe(vote="The vote")
@@ -877,7 +886,10 @@ class Votes(commands.Cog, name=COG_NAME):
                 for _, name, accepted in nominees
             )
             embeds.append(discord.Embed(title="Nominations", description=listing or "None yet."))
-        await interaction.response.send_message(embeds=embeds, ephemeral=True)
+        budget = EMBEDS_TOTAL_MAX // len(embeds)
+        await interaction.response.send_message(
+            embeds=[fit_embed(embed, budget) for embed in embeds], ephemeral=True
+        )
 
     # ------------------------------------------------------------------ quick polls
 

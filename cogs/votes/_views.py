@@ -272,7 +272,48 @@ class AcceptButton(
             await handle_interaction_error(interaction, error)
 
 
-DYNAMIC_ITEMS = (BallotButton, PickSelect, RankSelect, RankDone, ConsentButton, AcceptButton)
+class ContingencyStart(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    template=r"vote:contingency-start",
+):
+    """The button under a marker alert (posted by the markers cog with this custom_id)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Start a contingency vote",
+                style=discord.ButtonStyle.primary,
+                custom_id="vote:contingency-start",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ContingencyStart:
+        return cls()
+
+    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
+        try:
+            handler: Any = _handler(interaction)
+            await handler.start_contingency_from_alert(interaction)
+        except Exception as error:
+            await handle_interaction_error(interaction, error)
+
+
+DYNAMIC_ITEMS = (
+    BallotButton,
+    PickSelect,
+    RankSelect,
+    RankDone,
+    ConsentButton,
+    AcceptButton,
+    ContingencyStart,
+)
 
 
 def ballot_view(vote_id: int, *, consent: bool) -> ErrorHandlingView:

@@ -294,6 +294,9 @@ async def test_projected_miss_alerts_organizers_once(world: World) -> None:
     assert len(alerts) == 1
     assert "1,000 members" in alerts[0]["content"]
     assert CONTINGENCY_NOTE in alerts[0]["content"]
+    start = await world.twin.click(alerts[0]["id"], "vote:contingency-start", world.organizer_id)
+    form = await start.response()  # the contingency vote's editable template
+    assert form["type"] == 9 and "Push the deadline forward 6 months" in str(form["data"])
     # the next day's check is armed, runs, and does not repeat the news
     await world.advance(timedelta(days=1))
     await world.advance(timedelta(days=1))

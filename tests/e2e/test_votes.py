@@ -313,3 +313,86 @@ async def test_missing_manage_messages_is_reported_to_organizers(world: World) -
         message="organizers were not told about the missing permission",
     )
     assert await world.services.votes.ballot_of(vote_id, alice) == (1,)  # the old one not counted
+
+
+async def test_consent_block_extend_close_early_and_outcome(world: World) -> None:
+    alice = await world.join("alice")
+    bob = await world.join("bob")
+    ix = await world.slash(
+        world.organizer_id,
+        "vote",
+        "create",
+        title="Adopt the code of conduct",
+        method="consent",
+        closes="2d",
+    )
+    await answer(ix)
+    vote_id = await latest_vote_id(world)
+    message = await vote_message(world, vote_id)
+    agree = await world.twin.click(message["id"], f"vote:consent:{vote_id}:0", alice)
+    assert "Your ballot: Agree" in (await answer(agree))["content"]
+    block = await world.twin.click(message["id"], f"vote:consent:{vote_id}:3", bob)
+    form = await block.response()
+    assert form["type"] == 9  # a block asks for a reason
+    reason_field = form["data"]["components"][0]
+    field_id = (reason_field.get("component") or reason_field["components"][0])["custom_id"]
+    submitted = await world.twin.submit_modal(block, bob, {field_id: "Not before the budget"})
+    assert "Block" in (await answer(submitted))["content"]
+
+    pending = await world.twin.click(message["id"], f"vote:consent:{vote_id}:3", alice)
+    assert (await pending.response())["type"] == 9  # a form left open until after the close
+    refused = await world.slash(
+        alice, "vote", "close", vote=vote_id, reason="enough", check_permissions=False
+    )
+    assert "Only organizers" in (await answer(refused))["content"]
+    extended = await world.slash(
+        world.organizer_id, "vote", "extend", vote=vote_id, closes="1d", reason="holidays"
+    )
+    assert "now closes" in (await answer(extended))["content"]
+    assert any("extended" in m["content"] for m in world.twin.messages(world.channel_id))
+    closed = await world.slash(
+        world.organizer_id, "vote", "close", vote=vote_id, reason="decided at the meeting"
+    )
+    assert "Outcome: **blocked**" in (await answer(closed))["content"]
+    text = results_message(world, vote_id)["embeds"][0]["description"]
+    assert "Closed early: decided at the meeting" in text
+    assert (
+        "components" not in world.twin.message(message["id"])
+        or not world.twin.message(message["id"])["components"]
+    )  # the closed ballot has no buttons left
+    late = await world.twin.submit_modal(pending, alice, {field_id: "too late"})
+    assert "has closed" in (await answer(late))["content"]
+    stated = await world.slash(
+        world.organizer_id, "vote", "outcome", vote=vote_id, statement="We revise section 3."
+    )
+    await answer(stated)
+    assert any(
+        "We revise section 3." in m["content"] for m in world.twin.messages(world.channel_id)
+    )
+    audit = [action for _, action, _, _ in await world.services.votes.audit(vote_id)]
+    assert {"cast", "extended", "closed", "outcome"} <= set(audit)
+
+
+async def test_scheduled_vote_opens_at_its_time_with_the_electorate_of_then(world: World) -> None:
+    ix = await world.slash(
+        world.organizer_id,
+        "vote",
+        "create",
+        title="Later",
+        options="a; b",
+        closes="1d",
+        opens="2h",
+        secret=True,
+    )
+    assert "opens" in (await answer(ix))["content"]
+    vote_id = await latest_vote_id(world)
+    assert (await world.services.votes.get(vote_id)).message_id is None
+    newcomer = await world.join("nina")  # joins before the opening: in the electorate
+    await world.advance(timedelta(hours=2))
+    message = await vote_message(world, vote_id)
+    opened = await world.twin.click(message["id"], f"vote:ballot:{vote_id}", newcomer)
+    await answer(opened)
+    picked = await world.twin.click(
+        opened.original["id"], f"vote:pick:{vote_id}", newcomer, values=["1"]
+    )
+    assert "Your ballot: b" in (await answer(picked))["content"]

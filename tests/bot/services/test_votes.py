@@ -35,6 +35,7 @@ from db.models import (
     ChapterStatus,
     ElectorateKind,
     MarkerKind,
+    ReminderPreference,
     VoteBallot,
     VoteEvent,
     VoteStatus,
@@ -424,7 +425,12 @@ async def test_one_nudge_to_non_voters_moved_by_extend(
     assert nudge.expires == clock.now() + timedelta(days=2)
     await votes.attach_message(vote_id, 12345)
     await votes.cast(vote_id, 1, (0,))
-    assert await votes.nudge(vote_id) == 2
+    async with sessions.begin() as session:
+        session.add(
+            ReminderPreference(guild_id=GUILD, user_id=4, enabled=False, updated_at=clock.now())
+        )
+    assert await votes.add_voter(vote_id, GUILD, 4, ORGANIZER)
+    assert await votes.nudge(vote_id) == 2  # not member 4, who turned reminders off
     extended = await votes.extend(vote_id, GUILD, "2d", ORGANIZER, "more time", "UTC")
     moved = await timers.get_by_key(f"vote:{vote_id}:nudge")
     assert moved is not None and moved.expires == extended.closes_at - timedelta(hours=24)
