@@ -700,8 +700,13 @@ class Votes(commands.Cog, name=COG_NAME):
         )
 
     @commands.Cog.listener()
-    async def on_ready(self) -> None:
+    async def on_shard_ready(self, shard_id: int) -> None:
+        """Every new session of a shard (the first, or after a fresh IDENTIFY, which replays
+        nothing): reconcile the open reaction votes of that shard's guilds."""
         for vote in await self.votes.open_reaction_votes():
+            guild = self.bot.get_guild(vote.guild_id)
+            if guild is None or guild.shard_id != shard_id:
+                continue
             try:
                 await self.reconcile(vote)
             except Exception:

@@ -349,7 +349,11 @@ async def test_consent_block_extend_close_early_and_outcome(world: World) -> Non
         world.organizer_id, "vote", "extend", vote=vote_id, closes="1d", reason="holidays"
     )
     assert "now closes" in (await answer(extended))["content"]
-    assert any("extended" in m["content"] for m in world.twin.messages(world.channel_id))
+    await world.twin.wait_for(  # the notice follows the answer
+        lambda: any("extended" in m["content"] for m in world.twin.messages(world.channel_id)),
+        timeout=5,
+        message="no extension notice in the channel",
+    )
     closed = await world.slash(
         world.organizer_id, "vote", "close", vote=vote_id, reason="decided at the meeting"
     )
@@ -396,3 +400,31 @@ async def test_scheduled_vote_opens_at_its_time_with_the_electorate_of_then(worl
         opened.original["id"], f"vote:pick:{vote_id}", newcomer, values=["1"]
     )
     assert "Your ballot: b" in (await answer(picked))["content"]
+
+
+async def test_reactions_missed_by_a_fresh_session_are_reconciled(world: World) -> None:
+    alice = await world.join("alice")
+    ix = await world.slash(
+        world.organizer_id,
+        "vote",
+        "create",
+        title="Banner",
+        options="Red; Green",
+        closes="1d",
+        method="approval",
+    )
+    await answer(ix)
+    vote_id = await latest_vote_id(world)
+    message = await vote_message(world, vote_id)
+    await world.twin.wait_for(lambda: reactors(world, message["id"], TWO), timeout=10)
+    identifies = world.twin.gateway.identifies
+    await world.twin.drop_gateway(resumable=False)  # INVALID_SESSION: nothing will be replayed
+    await world.twin.add_reaction(world.channel_id, message["id"], alice, TWO)
+    await world.twin.wait_for(
+        lambda: world.twin.gateway.identifies > identifies, timeout=15, message="no IDENTIFY"
+    )
+
+    async def counted() -> bool:
+        return await world.services.votes.ballot_of(vote_id, alice) == (1,)
+
+    await world.twin.wait_for(counted, timeout=10, message="the missed reaction was not counted")
