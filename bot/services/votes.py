@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -54,6 +54,7 @@ from db.models import (
     VoteStatus,
     VoteVoter,
 )
+from db.session import Sessions
 
 OPEN_EVENT = "vote_open"
 CLOSE_EVENT = "vote_close"
@@ -353,7 +354,7 @@ class Results:
 class VoteService:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         clock: Clock,
         timers: TimerService,
         effects: EffectService,
@@ -459,7 +460,7 @@ class VoteService:
     ) -> VoteInfo:
         """Store the vote and arm its timers; the caller opens it now if ``opens_at`` has come."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = Vote(
                 guild_id=guild_id,
                 channel_id=channel_id,
@@ -504,7 +505,8 @@ class VoteService:
         when = closes_at - NUDGE_BEFORE
         key = f"vote:{vote_id}:nudge"
         if when <= self._clock.now():
-            await self._timers.cancel_by_key(key)
+            async with self._sessions.write() as session:
+                await self._timers.cancel_keys(session, [key])
             return
         await self._timers.replace_timer(when, NUDGE_EVENT, {"vote_id": vote_id}, key=key)
 
@@ -512,7 +514,7 @@ class VoteService:
         """DM every member of the electorate who has not voted and has not turned reminders off,
         once per vote (the outbox sends it; its dedupe key makes a second nudge impossible, even
         after an extension)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id)
             if row.status is not VoteStatus.OPEN or row.message_id is None:
                 return 0
@@ -556,7 +558,7 @@ class VoteService:
     async def open(self, vote_id: int, members: Iterable[MemberFacts]) -> tuple[VoteInfo, bool]:
         """Snapshot the electorate and open the vote; (info, False) if it was already open."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, lock=True)
             if row.status in (VoteStatus.OPEN, VoteStatus.CLOSED):
                 return VoteInfo.of(row), False
@@ -591,13 +593,13 @@ class VoteService:
         return {m.user_id for m in pool}
 
     async def attach_message(self, vote_id: int, message_id: int) -> None:
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id)
             row.message_id = message_id
 
     async def note_missing_permission(self, vote_id: int) -> bool:
         """Record that reactions could not be removed; True the first time (tell organizers)."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             result = await session.execute(
                 update(Vote)
                 .where(Vote.id == vote_id, Vote.reactions_missing_permission.is_(False))
@@ -608,21 +610,21 @@ class VoteService:
     # ---------------------------------------------------------------- reading
 
     async def get(self, vote_id: int, guild_id: int | None = None) -> VoteInfo:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.get(Vote, vote_id)
             if row is None or (guild_id is not None and row.guild_id != guild_id):
                 raise NotFound(f"There is no vote #{vote_id} in this server; see /vote list.")
             return VoteInfo.of(row)
 
     async def by_message(self, message_id: int) -> VoteInfo | None:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await session.scalar(select(Vote).where(Vote.message_id == message_id))
             return VoteInfo.of(row) if row else None
 
     async def list_votes(
         self, guild_id: int, *, open_only: bool = False, limit: int = 25
     ) -> list[VoteInfo]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             query = select(Vote).where(Vote.guild_id == guild_id)
             if open_only:
                 query = query.where(Vote.status != VoteStatus.CLOSED)
@@ -631,7 +633,7 @@ class VoteService:
 
     async def open_reaction_votes(self) -> list[VoteInfo]:
         """Open votes cast with reactions (reconciled after a restart or a new session)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(Vote).where(
                     Vote.status == VoteStatus.OPEN,
@@ -644,14 +646,14 @@ class VoteService:
 
     async def ballot_of(self, vote_id: int, user_id: int) -> tuple[int, ...]:
         """The member's current ballot (for showing it back to them); () if none."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await self._row(session, vote_id)
             ballot = await session.get(VoteBallot, (vote_id, voter_key(row.salt, vote_id, user_id)))
             return tuple(ballot.choice) if ballot else ()
 
     async def turnout(self, vote_id: int) -> tuple[int, int]:
         """(ballots cast, electorate size)."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             voted = await session.scalar(
                 select(func.count()).where(VoteVoter.vote_id == vote_id, VoteVoter.voted.is_(True))
             )
@@ -659,7 +661,7 @@ class VoteService:
             return voted or 0, size or 0
 
     async def non_voters(self, vote_id: int) -> list[int]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(VoteVoter.user_id).where(
                     VoteVoter.vote_id == vote_id, VoteVoter.voted.is_(False)
@@ -668,7 +670,7 @@ class VoteService:
             return sorted(rows)
 
     async def audit(self, vote_id: int) -> list[tuple[datetime, str, int | None, str]]:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(VoteEvent).where(VoteEvent.vote_id == vote_id).order_by(VoteEvent.id)
             )
@@ -685,7 +687,7 @@ class VoteService:
         reason: str | None = None,
     ) -> CastResult:
         """Record (or replace) the member's ballot; an empty ``choice`` withdraws it."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._open_row(session, vote_id)
             cleaned = _validate_choice(row, choice, reason)
             for attempt in range(2):
@@ -704,7 +706,7 @@ class VoteService:
         remove); removing the reaction of the current choice withdraws it, removing any other is
         ignored (it is the bot taking away a replaced one). ``approval``: toggles the option.
         """
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._open_row(session, vote_id)
             if not 0 <= option < len(row.options):
                 raise InvalidInput("That reaction is not one of the vote's options.")
@@ -767,7 +769,7 @@ class VoteService:
 
     async def check_voter(self, vote_id: int, user_id: int) -> None:
         """Refuse early (before a ballot form is shown) a member who cannot vote now."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await self._open_row(session, vote_id)
             if await session.get(VoteVoter, (row.id, user_id)) is None:
                 raise NotAllowed(_not_in_electorate(row))
@@ -789,7 +791,7 @@ class VoteService:
     async def _react_many(
         self, vote_id: int, events: Sequence[ReactionEvent]
     ) -> list[ReactionOutcome]:
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id)
             now = self._clock.now()
             refusal = None
@@ -916,7 +918,7 @@ class VoteService:
         a member holding several reactions keeps their stored choice if it is among them, else the
         lowest option; the other reactions are to be removed, as are ineligible members'.
         """
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, lock=True)
             if row.status is not VoteStatus.OPEN:
                 return Reconciliation()
@@ -965,7 +967,7 @@ class VoteService:
 
     async def add_voter(self, vote_id: int, guild_id: int, user_id: int, by: int) -> bool:
         """Add a member to the electorate; False if they were already in it."""
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, guild_id=guild_id)
             if row.status is VoteStatus.CLOSED:
                 raise Conflict("That vote is closed; voters can no longer be added.")
@@ -984,7 +986,7 @@ class VoteService:
     ) -> VoteInfo:
         reason = _reason(reason)
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, guild_id=guild_id)
             if row.status is VoteStatus.CLOSED:
                 raise Conflict("That vote is already closed.")
@@ -1020,7 +1022,7 @@ class VoteService:
         now = self._clock.now()
         if by is not None:
             reason = _reason(reason or "")
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, guild_id=guild_id, lock=True)
             if row.status is VoteStatus.CLOSED:
                 return await self._results(session, row), False
@@ -1038,12 +1040,13 @@ class VoteService:
             detail = results.outcome_line() + (f" (closed early: {reason})" if reason else "")
             self._event(session, row.id, "closed", by, detail)
             results = Results(VoteInfo.of(row), results.tally, results.decision, results.labels)
-        for timer in ("close", "open", "nudge"):
-            await self._timers.cancel_by_key(f"vote:{vote_id}:{timer}")
+            await self._timers.cancel_keys(
+                session, [f"vote:{vote_id}:{timer}" for timer in ("close", "open", "nudge")]
+            )
         return results, True
 
     async def results(self, vote_id: int) -> Results:
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             row = await self._row(session, vote_id)
             return await self._results(session, row)
 
@@ -1053,7 +1056,7 @@ class VoteService:
             raise InvalidInput("Write the outcome statement.")
         if len(text) > MAX_DESCRIPTION_LENGTH:
             raise InvalidInput(f"Keep the statement to {MAX_DESCRIPTION_LENGTH} characters.")
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, guild_id=guild_id)
             if row.status is not VoteStatus.CLOSED:
                 raise Conflict("The outcome statement comes after the vote closes.")
@@ -1068,7 +1071,7 @@ class VoteService:
     ) -> bool:
         """Nominate a member; accepted at once when they nominate themselves. True if new."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, guild_id=guild_id)
             if row.kind != "election":
                 raise InvalidInput("Nominations are for elections (/vote election).")
@@ -1100,7 +1103,7 @@ class VoteService:
 
     async def accept(self, vote_id: int, user_id: int) -> VoteInfo:
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id)
             if row.status is not VoteStatus.NOMINATING:
                 raise Conflict("Nominations for that election are closed.")
@@ -1114,7 +1117,7 @@ class VoteService:
 
     async def nominations(self, vote_id: int) -> list[tuple[int, str, bool]]:
         """(member, name, accepted) in nomination order."""
-        async with self._sessions() as session:
+        async with self._sessions.read() as session:
             rows = await session.scalars(
                 select(VoteNomination)
                 .where(VoteNomination.vote_id == vote_id)
@@ -1128,7 +1131,7 @@ class VoteService:
         With no more candidates than seats there is nothing to choose: they are elected
         unopposed and the vote closes.
         """
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, lock=True)
             if row.status is not VoteStatus.NOMINATING:
                 return VoteInfo.of(row)
@@ -1151,7 +1154,7 @@ class VoteService:
     async def close_unopposed(self, vote_id: int) -> Results:
         """Elect every candidate when there are no more candidates than seats."""
         now = self._clock.now()
-        async with self._sessions.begin() as session:
+        async with self._sessions.write() as session:
             row = await self._row(session, vote_id, lock=True)
             row.status = VoteStatus.CLOSED
             row.closed_at = now
@@ -1171,7 +1174,9 @@ class VoteService:
             results = Results(VoteInfo.of(row), result, decision, tuple(row.options))
             row.result = _result_json(results)
             self._event(session, row.id, "closed", None, results.outcome_line())
-        await self._timers.cancel_by_key(f"vote:{vote_id}:close")
+            await self._timers.cancel_keys(
+                session, [f"vote:{vote_id}:close", f"vote:{vote_id}:nudge"]
+            )
         return results
 
     # ---------------------------------------------------------------- helpers

@@ -631,7 +631,14 @@ class Votes(commands.Cog, name=COG_NAME):
                 async with self._lock(vote.id):
                     outcomes = await self.votes.react_many(vote.id, [event for event, _ in batch])
             except Exception:
-                log.exception("reactions on vote %s could not be applied", vote.id)
+                # nothing of the batch was stored: re-read the reactions instead, so none is lost
+                log.exception("reactions on vote %s could not be applied; reconciling", vote.id)
+                try:
+                    await self.reconcile(vote)
+                except Exception:
+                    log.exception(
+                        "vote %s: reconcile failed too; the next session retries", vote.id
+                    )
                 continue
             removals: list[tuple[str, int]] = []
             for (event, _), outcome in zip(batch, outcomes, strict=True):

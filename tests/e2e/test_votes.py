@@ -428,3 +428,34 @@ async def test_reactions_missed_by_a_fresh_session_are_reconciled(world: World) 
         return await world.services.votes.ballot_of(vote_id, alice) == (1,)
 
     await world.twin.wait_for(counted, timeout=10, message="the missed reaction was not counted")
+
+
+async def test_a_batch_that_fails_to_store_is_recovered_from_the_reactions(
+    world: World, monkeypatch: Any
+) -> None:
+    alice = await world.join("alice")
+    ix = await world.slash(
+        world.organizer_id, "vote", "create", title="Snacks", options="Fruit; Chips", closes="1d"
+    )
+    await answer(ix)
+    vote_id = await latest_vote_id(world)
+    message = await vote_message(world, vote_id)
+    await world.twin.wait_for(lambda: reactors(world, message["id"], TWO), timeout=10)
+    votes = world.services.votes
+    original = votes.react_many
+    failures = []
+
+    async def fails_once(*args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("database is locked")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(votes, "react_many", fails_once)
+    await world.twin.add_reaction(world.channel_id, message["id"], alice, TWO)
+
+    async def counted() -> bool:
+        return await votes.ballot_of(vote_id, alice) == (1,)
+
+    await world.twin.wait_for(counted, timeout=10, message="the failed batch was lost")
+    assert failures == [1]

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
 from bot.errors import Conflict, InvalidInput, NotAllowed
@@ -40,6 +39,7 @@ from db.models import (
     VoteEvent,
     VoteStatus,
 )
+from db.session import Sessions
 
 GUILD = 1
 CHANNEL = 10
@@ -47,7 +47,7 @@ ORGANIZER = 99
 
 
 @pytest.fixture
-def votes(sessions: async_sessionmaker[AsyncSession], clock: FakeClock) -> VoteService:
+def votes(sessions: Sessions, clock: FakeClock) -> VoteService:
     return VoteService(
         sessions, clock, TimerService(sessions, clock), EffectService(sessions, clock)
     )
@@ -121,7 +121,7 @@ def test_draft_refuses_bad_input(votes: VoteService) -> None:
 
 
 async def test_single_vote_replace_withdraw_and_results(
-    votes: VoteService, clock: FakeClock, sessions: async_sessionmaker[AsyncSession]
+    votes: VoteService, clock: FakeClock, sessions: Sessions
 ) -> None:
     draft = votes.draft(
         title="Colour", options="red;green", method="single", closes="1d", timezone="UTC"
@@ -157,7 +157,7 @@ async def test_single_vote_replace_withdraw_and_results(
 
 
 async def test_electorate_snapshot_role_chapter_min_days_and_add_voter(
-    votes: VoteService, clock: FakeClock, sessions: async_sessionmaker[AsyncSession]
+    votes: VoteService, clock: FakeClock, sessions: Sessions
 ) -> None:
     role = 555
     voters = members(1, 2, roles=frozenset({role})) + members(3) + members(4, joined_days_ago=1)
@@ -220,7 +220,7 @@ async def test_electorate_snapshot_role_chapter_min_days_and_add_voter(
 
 
 async def test_secret_ranked_election_keeps_no_link_after_close(
-    votes: VoteService, clock: FakeClock, sessions: async_sessionmaker[AsyncSession]
+    votes: VoteService, clock: FakeClock, sessions: Sessions
 ) -> None:
     draft = votes.draft(
         title="Delegates",
@@ -293,7 +293,7 @@ async def test_consent_block_needs_reason_and_blocks(votes: VoteService) -> None
 
 
 async def test_quorum_extend_close_early_and_outcome(
-    votes: VoteService, clock: FakeClock, sessions: async_sessionmaker[AsyncSession]
+    votes: VoteService, clock: FakeClock, sessions: Sessions
 ) -> None:
     timers = TimerService(sessions, clock)
     draft = votes.draft(
@@ -390,7 +390,7 @@ async def test_unopposed_election(votes: VoteService) -> None:
 
 
 async def test_react_many_in_order_with_refusals_and_one_dm_per_outsider(
-    votes: VoteService, sessions: async_sessionmaker[AsyncSession]
+    votes: VoteService, sessions: Sessions
 ) -> None:
     draft = votes.draft(title="B", options="a;b", method="single", closes="1d", timezone="UTC")
     vote_id = await opened(votes, draft, members(1, 2))
@@ -415,7 +415,7 @@ async def test_react_many_in_order_with_refusals_and_one_dm_per_outsider(
 
 
 async def test_one_nudge_to_non_voters_moved_by_extend(
-    votes: VoteService, clock: FakeClock, sessions: async_sessionmaker[AsyncSession]
+    votes: VoteService, clock: FakeClock, sessions: Sessions
 ) -> None:
     timers = TimerService(sessions, clock)
     draft = votes.draft(title="N", options="a;b", method="single", closes="3d", timezone="UTC")
