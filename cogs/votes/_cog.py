@@ -71,13 +71,14 @@ class Votes(commands.Cog, name=COG_NAME):
         self._queues: dict[int, list[tuple[ReactionEvent, int]]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._removals: set[asyncio.Task[None]] = set()
 
     @property
     def votes(self) -> VoteService:
         return self.bot.services.votes
 
     async def cog_unload(self) -> None:
-        for task in self._workers.values():
+        for task in (*self._workers.values(), *self._removals):
             task.cancel()
 
     # ------------------------------------------------------------------ helpers
@@ -652,8 +653,10 @@ class Votes(commands.Cog, name=COG_NAME):
                         for old in outcome.previous
                         if old != event.option
                     )
-            if removals:
-                await self._remove_reactions(vote, removals)
+            if removals:  # paced by Discord's limits: never hold up the next batch for them
+                task = asyncio.create_task(self._remove_reactions(vote, removals))
+                self._removals.add(task)
+                task.add_done_callback(self._removals.discard)
 
     async def _remove_reactions(self, vote: VoteInfo, removals: Sequence[tuple[str, int]]) -> None:
         if vote.message_id is None:
