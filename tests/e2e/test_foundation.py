@@ -43,6 +43,11 @@ async def test_about_is_answered_within_three_seconds(world: World) -> None:
 
 async def test_about_counts_failed_timers(world: World) -> None:
     """A timer that failed after every retry (here: no listener handles its event) shows."""
+
+    async def armed() -> bool:  # the chapters cog arms its daily run on ready, as a task
+        return any(t.event == "chapter_evaluation" for t in await world.services.timers.pending())
+
+    await world.twin.wait_for(armed, timeout=10, message="the daily evaluation was not armed")
     record = await world.services.timers.create_timer(world.clock.now(), "nobody_listens")
     for _ in range(world.bot.settings.timer_max_attempts):
         await world.advance(timedelta(hours=1))
