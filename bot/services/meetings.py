@@ -52,8 +52,15 @@ LOCATION_MAX_CHARS = 300
 NOTES_MAX_CHARS = 1000
 REMINDER_EVENT = "meeting_reminder"
 EXTEND_EVENT = "meeting_series_extend"
+EVENT_SYNC_EVENT = "meeting_event_sync"
+#: occurrences this close are mirrored as Discord scheduled events
+EVENT_WINDOW = timedelta(days=14)
 DEFAULT_WINDOW = timedelta(days=35)
 _TICK = timedelta(seconds=1)
+
+
+def event_key(occurrence_id: int) -> str:
+    return f"meeting-event:{occurrence_id}"
 
 
 def reminder_key(occurrence_id: int, lead_minutes: int, due: datetime | None = None) -> str:
@@ -351,6 +358,7 @@ class MeetingService:
             session.add(occurrence)
             await session.flush()
             timers.extend(await self._arm_reminders(session, occurrence, leads, now))
+            timers.append(await self._arm_event(session, occurrence, now))
             made += 1
         if starts:
             series.materialised_until = max(series.materialised_until, starts[-1] + _TICK)
@@ -387,6 +395,19 @@ class MeetingService:
             }
             armed.append(await self._timers.put(session, due, REMINDER_EVENT, payload, key=key))
         return armed
+
+    async def _arm_event(
+        self, session: AsyncSession, occurrence: MeetingOccurrence, now: datetime
+    ) -> Timer:
+        """Mirror the occurrence as a Discord scheduled event once it is within EVENT_WINDOW
+        (now, for a change to one already mirrored or a cancellation)."""
+        when = max(now, occurrence.starts_at - EVENT_WINDOW)
+        if occurrence.cancelled_at is not None or occurrence.event_id is not None:
+            when = now
+        payload = {"occurrence_id": occurrence.id}
+        return await self._timers.put(
+            session, when, EVENT_SYNC_EVENT, payload, key=event_key(occurrence.id)
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -549,6 +570,7 @@ class MeetingService:
             timers = await self._arm_reminders(
                 session, row, await self._policy(session, row.chapter_id), now
             )
+            timers.append(await self._arm_event(session, row, now))
             await session.flush()
             view = (await self._views(session, [row]))[0]
         self._timers.announce(timers)
@@ -590,14 +612,18 @@ class MeetingService:
                     )
                 )
             )
+            timers: list[Timer] = []
             for occurrence in rows:
                 # title and location fall back to the series unless set on the meeting itself
                 if not occurrence.edited:
                     occurrence.ends_at = occurrence.starts_at + timedelta(
                         minutes=series.duration_minutes
                     )
+                timers.append(await self._arm_event(session, occurrence, now))
             await session.flush()
-            return list(await self._views(session, rows))
+            views = list(await self._views(session, rows))
+        self._timers.announce(timers)
+        return views
 
     async def cancel(
         self,
@@ -639,8 +665,10 @@ class MeetingService:
                 reminder_key(r.id, int(lead.total_seconds() // 60)) for r in rows for lead in policy
             ]
             await self._timers.cancel_keys(session, keys)
+            timers: list[Timer] = []
             for occurrence in rows:
                 occurrence.cancelled_at = now
+                timers.append(await self._arm_event(session, occurrence, now))
             ids = [r.id for r in rows]
             notify = sorted(
                 set(
@@ -654,6 +682,7 @@ class MeetingService:
             )
             await session.flush()
             views = await self._views(session, rows)
+        self._timers.announce(timers)
         return Cancellation(
             occurrences=tuple(views),
             notify_user_ids=tuple(notify),

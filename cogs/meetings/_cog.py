@@ -6,9 +6,12 @@ to the outbox through ``MeetingService.prepare_reminders``; nothing here sends a
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import re
 from collections.abc import Sequence
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -23,6 +26,7 @@ from bot.notify import announce_chapter_transitions, notify_organizers, post_in_
 from bot.services.chapters import ChapterSummary
 from bot.services.effects import direct_message
 from bot.services.meetings import (
+    EVENT_WINDOW,
     AttendanceResult,
     OccurrenceView,
     RsvpAnswer,
@@ -183,6 +187,8 @@ class Meetings(
     def __init__(self, bot: ChapterBot) -> None:
         self.bot = bot
         self.renderer = ReminderMessages()
+        # guilds whose organizers were told the bot lacks Manage Events (once per run)
+        self._told_manage_events: set[int] = set()
 
     # ------------------------------------------------------------------ schedule
 
@@ -548,6 +554,66 @@ class Meetings(
     @commands.Cog.listener()
     async def on_meeting_series_extend_timer_complete(self, timer: TimerRecord) -> None:
         await self.bot.services.meetings.extend(int(timer.payload["series_id"]))
+
+    @commands.Cog.listener()
+    async def on_meeting_event_sync_timer_complete(self, timer: TimerRecord) -> None:
+        """Mirror one occurrence as a one-off Discord scheduled event (Discord's own recurrence
+        can't say "1st and 3rd Tuesday"): create, update, or delete when cancelled or over."""
+        meetings = self.bot.services.meetings
+        view = await meetings.get(None, int(timer.payload["occurrence_id"]))
+        guild = self.bot.get_guild(view.guild_id)
+        if guild is None:
+            return
+        now = self.bot.services.clock.now()
+        try:
+            if view.cancelled or view.ends_at <= now:
+                if view.event_id is not None:
+                    with contextlib.suppress(discord.NotFound):
+                        await (await guild.fetch_scheduled_event(view.event_id)).delete()
+                    await meetings.set_event_id(view.id, None)
+                return
+            if view.starts_at - now > EVENT_WINDOW or view.starts_at <= now:
+                return  # not mirrored yet (a later timer does it), or under way: leave it
+            event = None
+            if view.event_id is not None:
+                with contextlib.suppress(discord.NotFound):
+                    event = await guild.fetch_scheduled_event(view.event_id)
+            fields = self._event_fields(guild, view)
+            if event is None:
+                event = await guild.create_scheduled_event(**fields)
+                await meetings.set_event_id(view.id, event.id)
+            else:
+                await event.edit(**fields)
+        except discord.Forbidden:
+            if guild.id not in self._told_manage_events:
+                self._told_manage_events.add(guild.id)
+                await notify_organizers(
+                    self.bot,
+                    guild.id,
+                    "I can't mirror chapter meetings as Discord events: give my role the "
+                    "**Manage Events** permission. Meetings, RSVPs and reminders work without it.",
+                )
+
+    @staticmethod
+    def _event_fields(guild: discord.Guild, view: OccurrenceView) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "name": clip(view.title, 100),
+            "start_time": view.starts_at,
+            "end_time": view.ends_at,
+            "description": clip(f"{view.chapter_name} · {view.repeat}", 1000),
+            "privacy_level": discord.PrivacyLevel.guild_only,
+        }
+        match = re.fullmatch(r"<#(\d+)>", view.location)
+        channel = guild.get_channel(int(match[1])) if match else None
+        if isinstance(channel, discord.StageChannel):
+            fields.update(entity_type=discord.EntityType.stage_instance, channel=channel)
+        elif isinstance(channel, discord.VoiceChannel):
+            fields.update(entity_type=discord.EntityType.voice, channel=channel)
+        else:
+            fields.update(
+                entity_type=discord.EntityType.external, location=clip(view.location, 100)
+            )
+        return fields
 
 
 class MemberReminders(commands.Cog):

@@ -417,3 +417,60 @@ async def test_attendance_that_makes_a_chapter_formal_is_announced_like_any_stat
         lambda: announced(chapter.channel_id or 0) and announced(organizers), timeout=5
     )
     assert (await world.services.chapters.get(world.guild_id, chapter.id)).status == "formal"
+
+
+async def test_meetings_within_two_weeks_are_mirrored_as_scheduled_events(world: World) -> None:
+    chapter, [founder] = await chapter_with_members(world, 1)
+    meeting = await schedule(
+        world,
+        chapter,
+        founder,
+        title="Weekly circle",
+        repeat="weekly",
+        start=local(world, chapter, timedelta(days=2)),
+        duration="1h",
+        location="Library",
+    )
+    await world.run_due_timers()
+    events = world.twin.guild(world.guild_id).scheduled_events
+    # weekly for five weeks materialised; the two within 14 days are mirrored as one-off events
+    assert sorted(e["name"] for e in events.values()) == ["Weekly circle"] * 2
+    view = await world.services.meetings.get(world.guild_id, meeting)
+    event = events[view.event_id or 0]
+    assert event["entity_metadata"] == {"location": "Library"} and event["entity_type"] == 3
+    assert event["scheduled_start_time"].startswith(view.starts_at.strftime("%Y-%m-%dT%H:%M"))
+
+    await answer(
+        await world.slash(
+            founder, "meeting", "edit", meeting=str(meeting), scope="this", location="Cafe"
+        )
+    )
+    await world.run_due_timers()
+    assert events[view.event_id or 0]["entity_metadata"] == {"location": "Cafe"}
+    await answer(
+        await world.slash(founder, "meeting", "cancel", meeting=str(meeting), scope="this")
+    )
+    await world.run_due_timers()
+    assert view.event_id not in events and len(events) == 1
+    assert (await world.services.meetings.get(world.guild_id, meeting)).event_id is None
+
+
+async def test_missing_manage_events_is_reported_to_organizers_once(world: World) -> None:
+    guild = world.twin.guild(world.guild_id)
+    guild.roles[guild.bot_role_id].permissions &= ~int(Perm.MANAGE_EVENTS)
+    organizers = guild.add_text_channel("organizers")
+    await world.services.guilds.setup(world.guild_id, organizer_channel_id=organizers)
+    chapter, [founder] = await chapter_with_members(world, 1)
+    await schedule(
+        world,
+        chapter,
+        founder,
+        title="Circle",
+        repeat="weekly",
+        start=local(world, chapter, timedelta(days=1)),
+        duration="1h",
+        location="Library",
+    )
+    await world.run_due_timers()
+    told = [m for m in world.twin.messages(organizers) if "Manage Events" in m["content"]]
+    assert len(told) == 1 and guild.scheduled_events == {}
