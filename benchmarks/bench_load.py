@@ -7,7 +7,8 @@ one twin on loopback that runs in this process:
 * **chapterbot** is ``python -m bot`` exactly (settings from the environment, a migrated SQLite
   database in a temporary directory), wrapped only to print ``READY`` from ``on_ready``;
 * **bare** is a discord.py bot with the same intents and member cache that answers every command
-  with a constant.
+  with a constant: a short text for commands, and for autocomplete a constant list as long as a
+  full answer (25 cities, 8 chapters), so both send the same amount.
 
 Both wait ``--guild-ready-timeout`` (default 0.1 s) after the last GUILD_CREATE instead of
 discord.py's 2 s, so start to READY measures the bots and not that wait. Before each measured start
@@ -40,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 READY_LINE = "READY"
 CHILD_ENV_READY_WAIT = "BENCH_GUILD_READY_TIMEOUT"
+CHILD_ENV_PROFILE = "BENCH_PROFILE_DIR"
 CITIES = (
     "Chicago, IL, US",
     "Oakland, CA, US",
@@ -72,7 +74,19 @@ def run_chapterbot_child() -> None:
             print(READY_LINE, flush=True)
 
     entry.ChapterBot = BenchChapterBot  # type: ignore[misc]
-    entry.main()
+    profile_dir = os.environ.get(CHILD_ENV_PROFILE)
+    if not profile_dir:
+        entry.main()
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        entry.main()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(Path(profile_dir) / f"chapterbot-{os.getpid()}.prof")
 
 
 def run_bare_child() -> None:
@@ -121,11 +135,14 @@ def run_bare_child() -> None:
     async def info(interaction: discord.Interaction, chapter: str) -> None:
         await interaction.response.send_message(f"chapter {chapter}", ephemeral=True)
 
+    chapters = [app_commands.Choice(name=f"{c.split(',')[0]} Chapter", value=c) for c in CITIES]
+    cities = [app_commands.Choice(name=f"{CITIES[0]} {i}", value=str(i)) for i in range(25)]
+
     @info.autocomplete("chapter")
     async def chapter_choices(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name="Chicago Chapter", value="1")]
+        return chapters
 
     @chapter.command(name="propose", description="Propose")
     async def propose(interaction: discord.Interaction, city: str) -> None:
@@ -135,7 +152,7 @@ def run_bare_child() -> None:
     async def city_choices(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name="Chicago, IL, US", value="4887398")]
+        return cities
 
     client.tree.add_command(chapter)
 
@@ -320,6 +337,8 @@ class Bench:
             "PYTHONPATH": str(REPO),
             CHILD_ENV_READY_WAIT: str(self.args.guild_ready_timeout),
         }
+        if self.args.profile:
+            env[CHILD_ENV_PROFILE] = str(self.args.profile.resolve())
         argv = [sys.executable, str(Path(__file__).resolve()), "--child", name]
         return BotProcess(name, argv, env, self.workdir)
 
@@ -524,6 +543,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ready-timeout", type=float, default=180.0)
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     parser.add_argument("--validate", action="store_true", help="check bodies against the spec")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a cProfile of every chapterbot process into this directory",
+    )
     parser.add_argument(
         "--no-prime", dest="prime", action="store_false", help="measure first starts (faster)"
     )
