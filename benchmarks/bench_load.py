@@ -31,7 +31,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,31 +291,67 @@ class Results:
         self.units[measure] = unit
 
     def table(self) -> str:
-        def cell(value: float | None, unit: str) -> str:
-            if value is None:
-                return "–"
-            if unit == "ms":
-                return f"{value * 1000:,.1f} ms"
-            if unit == "s":
-                return f"{value:.2f} s"
-            return f"{value:,.0f} MiB"
+        return combined_table([self])
 
-        lines = [
-            "| measure | chapterbot | bare discord.py | ratio |",
-            "|---|---|---|---|",
-        ]
-        for measure in self.order:
-            row, unit = self.rows[measure], self.units[measure]
-            ours, bare = row.get("chapterbot"), row.get("bare")
-            ratio = f"{ours / bare:.1f}×" if ours is not None and bare else "–"
-            lines.append(f"| {measure} | {cell(ours, unit)} | {cell(bare, unit)} | {ratio} |")
-        return "\n".join(lines + [f"\n{note}" for note in self.notes])
+
+def _cell(values: list[float], unit: str) -> str:
+    def one(value: float) -> str:
+        if unit == "ms":
+            return f"{value * 1000:,.1f}"
+        if unit == "s":
+            return f"{value:.2f}"
+        return f"{value:,.0f}"
+
+    if not values:
+        return "–"
+    low, high = min(values), max(values)
+    shown = one(low) if one(low) == one(high) else f"{one(low)}–{one(high)}"
+    return f"{shown} {unit}"
+
+
+def combined_table(runs: list[Results]) -> str:
+    """One row per measure; with several runs each cell is the min-max over the runs and the
+    ratio the min-max of the runs' ratios (each run's bots ran back to back)."""
+    first = runs[0]
+    lines = [
+        "| measure | chapterbot | bare discord.py | ratio |",
+        "|---|---|---|---|",
+    ]
+    for measure in first.order:
+        unit = first.units[measure]
+        ours = [v for r in runs if (v := r.rows.get(measure, {}).get("chapterbot")) is not None]
+        bare = [v for r in runs if (v := r.rows.get(measure, {}).get("bare")) is not None]
+        ratios = []
+        for r in runs:
+            row = r.rows.get(measure, {})
+            mine, theirs = row.get("chapterbot"), row.get("bare")
+            if mine is not None and theirs:
+                ratios.append(mine / theirs)
+        if not ratios:
+            ratio = "–"
+        elif f"{min(ratios):.1f}" == f"{max(ratios):.1f}":
+            ratio = f"{min(ratios):.1f}×"
+        else:
+            ratio = f"{min(ratios):.1f}–{max(ratios):.1f}×"
+        lines.append(f"| {measure} | {_cell(ours, unit)} | {_cell(bare, unit)} | {ratio} |")
+    notes = [
+        f"run {i + 1}: {note}" if len(runs) > 1 else note
+        for i, r in enumerate(runs)
+        for note in r.notes
+    ]
+    return "\n".join(lines + [f"\n{note}" for note in notes])
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        workdir: Path,
+        order: tuple[str, ...] = ("chapterbot", "bare"),
+    ) -> None:
         from twin import Twin
 
+        self.order = order
         self.args = args
         self.workdir = workdir
         self.twin = Twin(validate=args.validate)
@@ -515,7 +551,7 @@ class Bench:
                     others = (twin.bot_user_id, guild.owner_id)
                     actors = [m for m in guild.members if m not in others]
                     self.actors = actors[: max(args.chapter_members * args.chapters, 20)]
-                for name in ("chapterbot", "bare"):
+                for name in self.order:
                     await self.measure(name, size)
             self.results.notes.append(
                 f"{len(twin.spec_violations)} spec violations"
@@ -548,19 +584,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="write a cProfile of every chapterbot process into this directory",
     )
+    parser.add_argument("--runs", type=int, default=3, help="each cell shows min–max over runs")
     parser.add_argument(
         "--no-prime", dest="prime", action="store_false", help="measure first starts (faster)"
     )
     return parser.parse_args(argv)
 
 
-def iter_lines(results: Results) -> Iterator[str]:
-    yield from results.table().splitlines()
-
-
-async def bench(args: argparse.Namespace) -> Results:
+async def bench(args: argparse.Namespace, run: int = 0) -> Results:
+    """One run; odd runs start with the bare bot, so neither always goes first."""
+    order = ("chapterbot", "bare") if run % 2 == 0 else ("bare", "chapterbot")
     with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
-        return await Bench(args, Path(tmp)).run()
+        return await Bench(args, Path(tmp), order).run()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -572,10 +607,12 @@ def main(argv: list[str] | None = None) -> None:
         run_bare_child()
         return
     started = time.perf_counter()
-    results = asyncio.run(bench(args))
+    runs = []
+    for run in range(args.runs):
+        print(f"run {run + 1} of {args.runs}", flush=True)
+        runs.append(asyncio.run(bench(args, run)))
     print()
-    for line in iter_lines(results):
-        print(line)
+    print(combined_table(runs))
     print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
 
 

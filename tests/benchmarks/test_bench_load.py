@@ -31,6 +31,7 @@ async def test_bench_load_runs_both_bots_and_fills_every_row() -> None:
             "--samples=2",
             "--chapters=1",
             "--chapter-members=2",
+            "--runs=1",
             "--no-prime",
             "--validate",
         ]
