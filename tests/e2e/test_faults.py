@@ -122,6 +122,27 @@ async def test_provision_takes_the_role_from_non_members_and_gives_it_to_members
     assert holders(world.twin, world.guild_id, chapter.role_id) == {founder, ada}
 
 
+async def test_the_daily_evaluation_makes_role_holders_equal_members(world: World) -> None:
+    founder = await world.join("mara")
+    chapter = await propose(world, founder, "Chicago")
+    assert chapter.role_id is not None
+    role_id = chapter.role_id
+    bo = await world.join("bo")
+    await world.twin.remove_member_role(world.guild_id, founder, role_id)
+    await world.twin.add_member_role(world.guild_id, bo, role_id)
+
+    def seen() -> bool:
+        role = world.bot.get_guild(world.guild_id).get_role(role_id)  # type: ignore[union-attr]
+        return role is not None and {m.id for m in role.members} == {bo}
+
+    await world.twin.wait_for(seen, timeout=3)
+    assert not await converged(world, chapter.id, role_id)
+    await world.advance(timedelta(days=1))  # the daily evaluation timer
+    await world.bot.effects_worker.wait_idle()
+    assert holders(world.twin, world.guild_id, role_id) == {founder}
+    assert await converged(world, chapter.id, role_id)
+
+
 async def test_an_old_join_button_from_someone_who_left_is_refused(world: World) -> None:
     founder = await world.join("mara")
     ix = await world.slash(founder, "chapter", "propose", city="Oakland")
