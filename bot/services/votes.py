@@ -31,6 +31,7 @@ from bot.clock import Clock
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.services.effects import EffectService, direct_message
 from bot.services.markers import BEHIND, MISSED, NO_PACE, MarkersReport
+from bot.services.sanitize import require_row_id
 from bot.services.tally import (
     CONSENT_LABELS,
     Decision,
@@ -610,6 +611,7 @@ class VoteService:
     # ---------------------------------------------------------------- reading
 
     async def get(self, vote_id: int, guild_id: int | None = None) -> VoteInfo:
+        require_row_id(vote_id, what="vote")  # ids come from custom_ids and options: user input
         async with self._sessions.read() as session:
             row = await session.get(Vote, vote_id)
             if row is None or (guild_id is not None and row.guild_id != guild_id):
@@ -1189,6 +1191,7 @@ class VoteService:
         guild_id: int | None = None,
         lock: bool = False,
     ) -> Vote:
+        require_row_id(vote_id, what="vote")  # ids come from custom_ids and options: user input
         query = select(Vote).where(Vote.id == vote_id)
         if lock:
             query = query.with_for_update()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
-from bot.interactions import ErrorHandlingView, handle_interaction_error
+from bot.interactions import ErrorHandlingItem, ErrorHandlingView, handle_interaction_error
 
 if TYPE_CHECKING:
     from bot.client import ChapterBot
@@ -65,6 +65,7 @@ def decode_ranking(text: str) -> list[int]:
 
 
 class BallotButton(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"vote:ballot:(?P<vote>[0-9]{1,20})",
 ):
@@ -89,14 +90,12 @@ class BallotButton(
     ) -> BallotButton:
         return cls(int(match["vote"]))
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            await _handler(interaction).open_ballot(interaction, self.vote_id)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        await _handler(interaction).open_ballot(interaction, self.vote_id)
 
 
 class PickSelect(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
     template=r"vote:pick:(?P<vote>[0-9]{1,20})",
 ):
@@ -129,14 +128,12 @@ class PickSelect(
     ) -> PickSelect:
         return cls(int(match["vote"]))
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            await _handler(interaction).pick(interaction, self.vote_id, list(self.item.values))
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        await _handler(interaction).pick(interaction, self.vote_id, list(self.item.values))
 
 
 class RankSelect(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
     template=r"vote:rank:(?P<vote>[0-9]{1,20}):(?P<picked>[0-9.]*)",
 ):
@@ -168,15 +165,13 @@ class RankSelect(
     ) -> RankSelect:
         return cls(int(match["vote"]), decode_ranking(match["picked"]))
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            picked = [*self.picked, int(self.item.values[0])]
-            await _handler(interaction).rank(interaction, self.vote_id, picked, done=False)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        picked = [*self.picked, int(self.item.values[0])]
+        await _handler(interaction).rank(interaction, self.vote_id, picked, done=False)
 
 
 class RankDone(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"vote:rankdone:(?P<vote>[0-9]{1,20}):(?P<picked>[0-9.]*)",
 ):
@@ -202,14 +197,12 @@ class RankDone(
     ) -> RankDone:
         return cls(int(match["vote"]), decode_ranking(match["picked"]))
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            await _handler(interaction).rank(interaction, self.vote_id, self.picked, done=True)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        await _handler(interaction).rank(interaction, self.vote_id, self.picked, done=True)
 
 
 class ConsentButton(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"vote:consent:(?P<vote>[0-9]{1,20}):(?P<choice>[0-3])",
 ):
@@ -233,14 +226,12 @@ class ConsentButton(
     ) -> ConsentButton:
         return cls(int(match["vote"]), int(match["choice"]))
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            await _handler(interaction).consent(interaction, self.vote_id, self.choice)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        await _handler(interaction).consent(interaction, self.vote_id, self.choice)
 
 
 class AcceptButton(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"vote:accept:(?P<vote>[0-9]{1,20}):(?P<user>[0-9]{1,20})",
 ):
@@ -265,14 +256,12 @@ class AcceptButton(
     ) -> AcceptButton:
         return cls(int(match["vote"]), int(match["user"]))
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            await _handler(interaction).accept_nomination(interaction, self.vote_id, self.user_id)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        await _handler(interaction).accept_nomination(interaction, self.vote_id, self.user_id)
 
 
 class ContingencyStart(
+    ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"vote:contingency-start",
 ):
@@ -297,12 +286,9 @@ class ContingencyStart(
     ) -> ContingencyStart:
         return cls()
 
-    async def callback(self, interaction: discord.Interaction[ChapterBot]) -> None:  # type: ignore[override]
-        try:
-            handler: Any = _handler(interaction)
-            await handler.start_contingency_from_alert(interaction)
-        except Exception as error:
-            await handle_interaction_error(interaction, error)
+    async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
+        handler: Any = _handler(interaction)
+        await handler.start_contingency_from_alert(interaction)
 
 
 DYNAMIC_ITEMS = (

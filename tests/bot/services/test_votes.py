@@ -440,3 +440,13 @@ async def test_one_nudge_to_non_voters_moved_by_extend(
             (await session.execute(text("SELECT dedupe_key FROM discord_effect"))).scalars().all()
         )
     assert sorted(keys) == [f"vote:{vote_id}:nudge:2", f"vote:{vote_id}:nudge:3"]
+
+
+@pytest.mark.parametrize("vote_id", [0, -1, 2**31, 99999999999999999999])
+async def test_vote_ids_from_custom_ids_are_range_checked(votes: VoteService, vote_id: int) -> None:
+    """A crafted button id (vote:ballot:99999999999999999999) is a short answer, not an
+    OverflowError from the database driver."""
+    with pytest.raises(InvalidInput, match="no vote number"):
+        await votes.get(vote_id)
+    with pytest.raises(InvalidInput, match="no vote number"):
+        await votes.close(vote_id, by=1, reason="test")
