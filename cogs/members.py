@@ -21,6 +21,7 @@ from bot.notify import announce_chapter_transitions
 from bot.role_sync import sync_chapter_roles
 from bot.services.chapters import Transition
 from bot.services.members import MemberSnapshot
+from bot.welcome_buttons import start_components
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,23 @@ class MemberEvents(commands.Cog):
     async def on_member_join(self, member: discord.Member) -> None:
         """On join, in this order:
 
-        1. record the member (``members.member_joined``; a returning member keeps their city).
-
-        The welcome feature adds its step after 1, so it sees the member recorded.
+        1. record the member (``members.member_joined``; a returning member keeps their city);
+        2. welcome them (``welcome.newcomer_joined``): the welcome post and DM with a Start
+           button, the newcomer role, a welcomer and the follow-up timer, written as effects
+           and a timer in one transaction (a replayed join is welcomed once).
         """
         if member.bot:
             return
-        async with self.guild_lock(member.guild.id):
+        guild = member.guild
+        async with self.guild_lock(guild.id):
             await self.bot.services.members.member_joined(
-                member.guild.id, member.id, member.joined_at, member.display_name
+                guild.id, member.id, member.joined_at, member.display_name
+            )
+            await self.bot.services.welcome.newcomer_joined(
+                guild.id,
+                member.id,
+                server_name=discord.utils.escape_markdown(guild.name),
+                start_components=start_components(guild.id),
             )
 
     # ------------------------------------------------------------------ leave

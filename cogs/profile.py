@@ -23,7 +23,8 @@ from bot.interactions import (
 from bot.limits import clip, fit_options
 from bot.services.members import ProfileSummary
 from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
-from bot.text import timestamp
+from bot.services.welcome import OnboardingSummary
+from bot.text import esc, timestamp
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,24 @@ def profile_text(view: ProfileSummary | None) -> str:
         f"Member since: {timestamp(view.joined_at, 'D')}\n"
         "Change it with /profile city, forget it with /profile clear."
     )
+
+
+def onboarding_text(answers: OnboardingSummary | None) -> str:
+    """What the member answered when welcomed (edited with /welcome start)."""
+    if answers is None:
+        return ""
+    lines = []
+    if answers.why_joined:
+        lines.append(f"Why you joined: {esc(clip(answers.why_joined, 300))}")
+    if answers.what_we_could_do:
+        lines.append(f"What we could do: {esc(clip(answers.what_we_could_do, 300))}")
+    if answers.intro_opt_in is not None:
+        lines.append(f"Introductions to members nearby: {'yes' if answers.intro_opt_in else 'no'}")
+    if answers.dms_closed:
+        lines.append("Direct messages: closed (I can't DM you; I answer in the server instead)")
+    if lines:
+        lines.append("Edit these answers with /welcome start.")
+    return "\n".join(lines)
 
 
 class CitySelect(
@@ -146,7 +165,9 @@ class Profile(commands.Cog):
     async def show(self, interaction: discord.Interaction[ChapterBot]) -> None:
         guild = guild_of(interaction)
         view = await self.bot.services.members.get(guild.id, interaction.user.id)
-        await interaction.response.send_message(profile_text(view), ephemeral=True)
+        answers = await self.bot.services.welcome.answers(guild.id, interaction.user.id)
+        text = "\n".join(filter(None, [profile_text(view), onboarding_text(answers)]))
+        await interaction.response.send_message(clip(text), ephemeral=True)
 
     @profile.command(name="clear", description="Forget the city you set")
     async def clear(self, interaction: discord.Interaction[ChapterBot]) -> None:

@@ -457,6 +457,41 @@ class EffectService:
         async with self._sessions.write() as session:
             return await self.enqueue(session, *requests)
 
+    async def amend_untried(
+        self,
+        session: AsyncSession,
+        *,
+        subject: str,
+        purpose: str,
+        amend: Callable[[dict[str, Any]], dict[str, Any] | None],
+    ) -> int | None:
+        """Change the payload of the newest pending effect on ``subject`` for ``purpose`` that no
+        worker has claimed or tried yet, in the caller's transaction (e.g. one welcome post
+        naming every newcomer of a burst instead of one post each: a channel takes 5 messages
+        per 5 s). ``amend`` returns the new payload, or None to leave it; the id, or None if
+        nothing was amended. The row is locked (PostgreSQL) so a claim waits and sees the new
+        payload; on SQLite the write transaction already excludes the claim."""
+        row = await session.scalar(
+            select(Effect)
+            .where(
+                Effect.subject == subject,
+                Effect.purpose == purpose,
+                Effect.status == EffectStatus.PENDING,
+                Effect.attempts == 0,
+                Effect.locked_until.is_(None),
+            )
+            .order_by(Effect.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if row is None:
+            return None
+        payload = amend(dict(row.payload))
+        if payload is None:
+            return None
+        row.payload = payload
+        return row.id
+
     async def _insert(self, session: AsyncSession, request: EffectRequest, now: datetime) -> int:
         """One effect in a savepoint of its own (after a bulk insert met a concurrent key)."""
         if request.dedupe_key is not None:

@@ -60,6 +60,10 @@ FOLLOWUP_MAX = timedelta(days=30)
 DEFAULT_RADIUS_KM = 50
 RADIUS_MAX_KM = 1000
 NEARBY_CHAPTERS = 3
+#: Newcomers one welcome post may greet when many join at once (see ``_join_welcome_post``).
+WELCOME_BATCH_MAX = 10
+CONTENT_MAX = 2000
+_BATCH = "welcome_members"
 TOOLKIT_TEXT = "the chapter toolkit (/toolkit show)"
 #: The sections a new server's toolkit starts with (the seed's list of resources for chapters).
 TOOLKIT_SECTIONS = (
@@ -390,19 +394,25 @@ class WelcomeService:
             stamp = int(joined_at.timestamp())
             requests: list[EffectRequest] = []
             member = _mention(user_id)
+            post_id = None
             if config.welcome_channel_id is not None:
-                welcome_post = channel_post(
-                    config.welcome_channel_id,
-                    guild_id=guild_id,
-                    content=render(config.channel_template, member=member, server=server_name),
-                    components=start_components,
-                    mention_user_ids=[user_id],
-                    purpose="welcome",
-                    lane=f"welcome:{guild_id}",
-                    dedupe_key=f"welcome:post:{guild_id}:{user_id}:{stamp}",
-                    describe=f"post the welcome for {member} in <#{config.welcome_channel_id}>",
+                post_id = await self._join_welcome_post(
+                    session, config, config.welcome_channel_id, user_id, server_name
                 )
-                requests.append(welcome_post)
+                if post_id is None:
+                    welcome_post = channel_post(
+                        config.welcome_channel_id,
+                        guild_id=guild_id,
+                        content=render(config.channel_template, member=member, server=server_name),
+                        components=start_components,
+                        mention_user_ids=[user_id],
+                        purpose="welcome",
+                        lane=f"welcome:{guild_id}",
+                        dedupe_key=f"welcome:post:{guild_id}:{user_id}:{stamp}",
+                        describe=f"post the welcome in <#{config.welcome_channel_id}>",
+                    )
+                    welcome_post.payload[_BATCH] = [user_id]
+                    requests.append(welcome_post)
             if not await self._dms_closed(session, user_id):
                 fallback = None
                 if config.welcome_channel_id is not None:
@@ -414,7 +424,7 @@ class WelcomeService:
                         "questions.",
                         components=start_components,
                         mention_user_ids=[user_id],
-                        purpose="welcome",
+                        purpose="welcome-fallback",
                         lane=f"welcome:{guild_id}",
                         dedupe_key=f"welcome:dm-fallback:{guild_id}:{user_id}:{stamp}",
                     )
@@ -463,8 +473,42 @@ class WelcomeService:
             welcomed=True,
             welcomer_id=welcomer_id,
             followup_at=followup_at,
-            channel_post_id=ids.get("channel_post"),
+            channel_post_id=ids.get("channel_post", post_id),
             dm_id=ids.get("dm"),
+        )
+
+    async def _join_welcome_post(
+        self,
+        session: AsyncSession,
+        config: WelcomeConfig,
+        channel_id: int,
+        user_id: int,
+        server_name: str,
+    ) -> int | None:
+        """In a burst of joins, the newcomer joins a welcome post not sent yet (up to
+        ``WELCOME_BATCH_MAX`` newcomers each): a channel takes 5 messages per 5 s, so one post
+        per member would welcome the 500th member of a raid minutes late. None if there is no
+        such post (a new one is written)."""
+
+        def add(payload: dict[str, Any]) -> dict[str, Any] | None:
+            members = [int(u) for u in payload.get(_BATCH) or []]
+            if not members or len(members) >= WELCOME_BATCH_MAX or user_id in members:
+                return None
+            members.append(user_id)
+            content = render(
+                config.channel_template,
+                member=", ".join(_mention(u) for u in members),
+                server=server_name,
+            )
+            if len(content) > CONTENT_MAX:
+                return None
+            message = dict(payload["message"])
+            message["content"] = content
+            message["allowed_mentions"] = {"parse": [], "users": [str(u) for u in members]}
+            return {**payload, "message": message, _BATCH: members}
+
+        return await self._effects.amend_untried(
+            session, subject=f"channel:{channel_id}", purpose="welcome", amend=add
         )
 
     async def _dms_closed(self, session: AsyncSession, user_id: int) -> bool:

@@ -113,6 +113,18 @@ class World:
         return [record.id for record in due]
 
 
+async def settle_member_events(bot: ChapterBot, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    """Let member events already queued (a join's record and welcome steps) finish before the
+    bot and its database close under them: each guild's lock is taken after every waiter."""
+    events: Any = bot.get_cog("MemberEvents")
+    if events is None:
+        return
+    for guild in list(bot.guilds):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), events.guild_lock(guild.id):
+                pass
+
+
 @contextlib.asynccontextmanager
 async def running_bot(
     twin: Twin, database_url: str, clock: FakeClock, places: Gazetteer, **settings: Any
@@ -144,6 +156,7 @@ async def running_bot(
             raise TimeoutError("the bot did not become ready within 10 s")
         yield bot, services, engine
     finally:
+        await settle_member_events(bot)
         await bot.close()
         if runner is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):

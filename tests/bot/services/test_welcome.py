@@ -21,6 +21,7 @@ from bot.services.welcome import (
     DEFAULT_FOLLOWUP,
     FOLLOWUP_EVENT,
     TOOLKIT_SECTIONS,
+    WELCOME_BATCH_MAX,
     WelcomeService,
     followup_key,
     parse_duration,
@@ -401,3 +402,28 @@ async def test_effects_of_a_join_are_pending_for_the_worker(
 ) -> None:
     await join(members, welcome, 1)
     assert {r.status for r in await effects.find(guild_id=GUILD)} == {EffectStatus.PENDING}
+
+
+async def test_a_burst_of_joins_shares_welcome_posts_not_yet_sent(
+    welcome: WelcomeService, members: MemberService, effects: EffectService
+) -> None:
+    """A channel takes 5 messages per 5 s: newcomers join a post the worker hasn't tried yet,
+    up to WELCOME_BATCH_MAX each; a post already claimed is never changed."""
+    for user_id in range(1, WELCOME_BATCH_MAX + 3):
+        await join(members, welcome, user_id)
+    posts = await effects.find(guild_id=GUILD, kind=EffectKind.CHANNEL_POST)
+    assert [p.payload["welcome_members"] for p in posts] == [
+        list(range(1, WELCOME_BATCH_MAX + 1)),
+        [WELCOME_BATCH_MAX + 1, WELCOME_BATCH_MAX + 2],
+    ]
+    first = posts[0].payload["message"]
+    assert "<@1>, <@2>" in first["content"] and len(first["content"]) <= 2000
+    assert first["allowed_mentions"]["users"] == [str(u) for u in range(1, WELCOME_BATCH_MAX + 1)]
+    [claimed] = await effects.claim_batch(1, timedelta(minutes=1))
+    assert claimed.id == posts[0].id
+    await join(members, welcome, 99)
+    posts = await effects.find(guild_id=GUILD, kind=EffectKind.CHANNEL_POST)
+    assert posts[0].payload["welcome_members"] == list(range(1, WELCOME_BATCH_MAX + 1))
+    assert posts[1].payload["welcome_members"][-1] == 99
+    # every newcomer still gets their own DM
+    assert len(await effects.find(guild_id=GUILD, kind=EffectKind.DM)) == WELCOME_BATCH_MAX + 3
