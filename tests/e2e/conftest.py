@@ -30,6 +30,20 @@ from db.session import create_engine
 from twin import Perm, Twin, TwinGuild, TwinInteraction
 
 
+def is_welcome(message: dict[str, Any]) -> bool:
+    """The welcome DM every joining member gets (it carries the Start button)."""
+    return any(
+        str(component.get("custom_id", "")).startswith("welcome:start:")
+        for row in message.get("components") or []
+        for component in row.get("components") or []
+    )
+
+
+def other_dms(twin: Twin, user_id: int) -> list[dict[str, Any]]:
+    """A member's DMs besides the welcome, for tests about other features."""
+    return [m for m in twin.dms(user_id) if not is_welcome(m)]
+
+
 @dataclass
 class World:
     twin: Twin
@@ -50,6 +64,10 @@ class World:
     @property
     def channel_id(self) -> int:
         return self.guild.system_channel_id
+
+    def dms(self, user_id: int) -> list[dict[str, Any]]:
+        """The DMs ``user_id`` got, besides the welcome every joining member gets."""
+        return other_dms(self.twin, user_id)
 
     async def join(self, name: str) -> int:
         """A new user joins the guild and the bot has handled it (GUILD_MEMBER_ADD's listeners

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from bot.services.effects import (
@@ -15,6 +16,7 @@ from bot.services.effects import (
     direct_message,
     role_grant,
 )
+from bot.services.welcome import NewcomerWelcome
 from db.models import Effect
 from tests.e2e.conftest import World
 from twin import Perm
@@ -26,6 +28,17 @@ OPEN_DM = "/users/@me/channels"
 
 async def settle(world: World) -> None:
     await world.bot.effects_worker.wait_idle()
+
+
+@pytest.fixture(autouse=True)
+def joins_are_not_welcomed(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests count the outbox's requests one by one; the welcome a joining member gets
+    (tested in test_welcome.py) would add its own."""
+
+    async def no_welcome(*_args: object, **_kwargs: object) -> NewcomerWelcome:
+        return NewcomerWelcome(welcomed=False)
+
+    monkeypatch.setattr(world.services.welcome, "newcomer_joined", no_welcome)
 
 
 async def test_a_role_grant_survives_server_errors_and_is_applied_once(world: World) -> None:

@@ -13,7 +13,7 @@ from bot.clock import FakeClock
 from bot.services.chapters import ChapterSummary
 from bot.services.places import Gazetteer
 from db.models import ChapterMeeting, ReminderDelivery
-from tests.e2e.conftest import World, running_bot
+from tests.e2e.conftest import World, other_dms, running_bot
 from twin import Perm, Twin
 
 DEFERRED = 5
@@ -136,10 +136,10 @@ async def test_schedule_rsvp_remind_and_record_attendance(world: World) -> None:
     await world.advance(timedelta(days=1, minutes=1))
     await world.bot.effects_worker.wait_idle()
     for user in (founder, ana):
-        [dm] = world.twin.dms(user)
+        [dm] = world.dms(user)
         assert "Monthly circle" in dm["content"] and "<t:" in dm["content"]
         assert going in buttons(dm)
-    assert world.twin.dms(ben) == []
+    assert world.dms(ben) == []
     fallback = [
         m for m in world.twin.messages(chapter.channel_id or 0) if f"<@{cat}>" in m["content"]
     ]
@@ -148,7 +148,7 @@ async def test_schedule_rsvp_remind_and_record_attendance(world: World) -> None:
     # the 2-hour reminder: Cat is now known to refuse DMs, so one combined channel message
     await world.advance(timedelta(days=2, hours=22))
     await world.bot.effects_worker.wait_idle()
-    assert [len(world.twin.dms(u)) for u in (founder, ana, ben)] == [2, 2, 0]
+    assert [len(world.dms(u)) for u in (founder, ana, ben)] == [2, 2, 0]
     channel_reminders = [
         m for m in world.twin.messages(chapter.channel_id or 0) if f"<@{cat}>" in m["content"]
     ]
@@ -161,7 +161,7 @@ async def test_schedule_rsvp_remind_and_record_attendance(world: World) -> None:
     )
     assert batch.due == ()
     await world.bot.effects_worker.wait_idle()
-    assert [len(world.twin.dms(u)) for u in (founder, ana, ben)] == [2, 2, 0]
+    assert [len(world.dms(u)) for u in (founder, ana, ben)] == [2, 2, 0]
     ledger = await world.services.meetings.ledger(meeting)
     assert sorted((lead, user, status) for lead, user, status, _ in ledger) == sorted(
         [(4320, u, "sent") for u in (founder, ana)]
@@ -296,7 +296,7 @@ async def test_list_export_cancel_and_member_preferences(world: World) -> None:
     )
     assert "1 member(s) who answered are told" in cancelled["content"]
     await world.bot.effects_worker.wait_idle()
-    [told] = world.twin.dms(ana)
+    [told] = world.dms(ana)
     assert "cancelled" in told["content"]
     upcoming = await world.services.meetings.upcoming(world.guild_id, chapter_id=chapter.id)
     assert meeting not in [o.id for o in upcoming]
@@ -367,7 +367,7 @@ async def test_bot_down_over_reminders_sends_one_late_and_skips_meetings_already
         await world.run_due_timers()
         await bot.effects_worker.wait_idle()
         for user in (founder, ana):
-            [dm] = twin.dms(user)
+            [dm] = other_dms(twin, user)
             assert "Evening circle" in dm["content"] and "late" in dm["content"]
         assert all(
             status == "skipped" for _, _, status, _ in await services.meetings.ledger(sooner)
