@@ -133,7 +133,8 @@ class World:
 
 async def settle_member_events(bot: ChapterBot, timeout: float = 5.0) -> None:  # noqa: ASYNC109
     """Let member events already queued (a join's record and welcome steps) finish before the
-    bot and its database close under them: each guild's lock is taken after every waiter."""
+    bot and its database close under them (each guild's lock is taken after every waiter),
+    then the effects they wrote."""
     events: Any = bot.get_cog("MemberEvents")
     if events is None:
         return
@@ -141,6 +142,10 @@ async def settle_member_events(bot: ChapterBot, timeout: float = 5.0) -> None:  
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout), events.guild_lock(guild.id):
                 pass
+    # and the effects they wrote (welcome DMs): stopping the worker in the middle of a
+    # database call leaves a connection behind that the event loop can't close
+    with contextlib.suppress(TimeoutError):
+        await bot.effects_worker.wait_idle(timeout=timeout)
 
 
 @contextlib.asynccontextmanager
