@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     timer_retry_base_seconds: float = Field(default=30.0, gt=0)
     timer_refresh_seconds: float = Field(default=300.0, gt=0)
     timer_late_after_seconds: float = Field(default=60.0, ge=0)
+    # reminders skipped after downtime are told to organizers in one message this long after
+    # the last skipped run
+    meeting_skip_summary_seconds: float = Field(default=60.0, ge=0)
     effect_max_attempts: int = Field(default=8, ge=1)
     effect_retry_base_seconds: float = Field(default=5.0, gt=0)
     # Discord allows 50 requests/s per bot across all processes; leave room for the rest

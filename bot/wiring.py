@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -93,7 +94,14 @@ def build_services(
         member_map=MemberMapService(sessions, clock, gazetteer),
         markers=MarkerService(sessions, clock),
         affiliates=AffiliateService(sessions, clock, gazetteer),
-        meetings=MeetingService(sessions, clock, timers, chapters, effects),
+        meetings=MeetingService(
+            sessions,
+            clock,
+            timers,
+            chapters,
+            effects,
+            skip_summary_delay=timedelta(seconds=settings.meeting_skip_summary_seconds),
+        ),
         votes=VoteService(sessions, clock, timers, effects),
         welcome=WelcomeService(sessions, clock, timers, effects, chapters, gazetteer),
     )

@@ -53,6 +53,11 @@ NOTES_MAX_CHARS = 1000
 REMINDER_EVENT = "meeting_reminder"
 EXTEND_EVENT = "meeting_series_extend"
 EVENT_SYNC_EVENT = "meeting_event_sync"
+SKIP_SUMMARY_EVENT = "meeting_skip_summary"
+#: how long after the last skipped reminder run the guild's one summary is posted, so a
+#: catch-up after downtime is told to organizers in one message
+DEFAULT_SKIP_SUMMARY_DELAY = timedelta(seconds=60)
+SKIPPED_STARTED = "the meeting had started"
 #: occurrences this close are mirrored as Discord scheduled events
 EVENT_WINDOW = timedelta(days=14)
 DEFAULT_WINDOW = timedelta(days=35)
@@ -66,6 +71,10 @@ def event_key(occurrence_id: int) -> str:
 def reminder_key(occurrence_id: int, lead_minutes: int, due: datetime | None = None) -> str:
     base = f"meeting-reminder:{occurrence_id}:{lead_minutes}"
     return base if due is None else f"{base}:{int(due.timestamp())}"
+
+
+def skip_summary_key(guild_id: int) -> str:
+    return f"meeting:skip-summary:{guild_id}"
 
 
 def reminder_dedupe_key(delivery_id: int) -> str:
@@ -206,6 +215,16 @@ class ReminderBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class SkippedMeeting:
+    """One meeting whose reminders were skipped because it had started before they were sent."""
+
+    title: str
+    chapter_name: str
+    starts_at: datetime
+    reminders: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Timeline:
     """A chapter's next meetings and last held one, as read at ``read_at``."""
 
@@ -228,6 +247,7 @@ class MeetingService:
         effects: EffectService,
         *,
         window: timedelta = DEFAULT_WINDOW,
+        skip_summary_delay: timedelta = DEFAULT_SKIP_SUMMARY_DELAY,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -235,6 +255,7 @@ class MeetingService:
         self._chapters = chapters
         self._effects = effects
         self.window = window
+        self.skip_summary_delay = skip_summary_delay
         self._timelines: ReadCache[tuple[int, int], _Timeline] = ReadCache(
             sessions, MeetingOccurrence, MeetingSeries, MeetingRsvp, MeetingAttendance, Chapter
         )
@@ -988,8 +1009,19 @@ class MeetingService:
             if row.starts_at <= now:
                 for delivery in pending:
                     delivery.status = ReminderStatus.SKIPPED
-                    delivery.reason = "the meeting had started"
+                    delivery.reason = SKIPPED_STARTED
                 over, pending = len(pending), []
+                if over:
+                    # one summary per guild: every skipped run moves it a little later
+                    timers.append(
+                        await self._timers.put(
+                            session,
+                            now + self.skip_summary_delay,
+                            SKIP_SUMMARY_EVENT,
+                            {"guild_id": chapter.guild_id},
+                            key=skip_summary_key(chapter.guild_id),
+                        )
+                    )
             elif late:
                 for delivery in pending:
                     delivery.late = True
@@ -1028,6 +1060,42 @@ class MeetingService:
                 due = tuple(d for d in due if d.user_id not in closed)
         self._timers.announce(timers)
         return ReminderBatch(view, lead, due, deferred, over, in_channel)
+
+    async def summarise_skipped(self, guild_id: int) -> list[SkippedMeeting]:
+        """Skipped-because-started reminders of a guild not yet told to organizers, by meeting;
+        marks them told in the same transaction, so each is summarised once."""
+        now = self._clock.now()
+        async with self._sessions.write() as session:
+            rows = (
+                await session.execute(
+                    select(ReminderDelivery, MeetingOccurrence, Chapter)
+                    .join(MeetingOccurrence, ReminderDelivery.occurrence_id == MeetingOccurrence.id)
+                    .join(Chapter, MeetingOccurrence.chapter_id == Chapter.id)
+                    .where(
+                        Chapter.guild_id == guild_id,
+                        ReminderDelivery.status == ReminderStatus.SKIPPED,
+                        ReminderDelivery.reason == SKIPPED_STARTED,
+                        ReminderDelivery.summarised_at.is_(None),
+                    )
+                )
+            ).all()
+            counts: dict[int, int] = {}
+            meetings: dict[int, tuple[MeetingOccurrence, Chapter]] = {}
+            for delivery, occurrence, chapter in rows:
+                delivery.summarised_at = now
+                counts[occurrence.id] = counts.get(occurrence.id, 0) + 1
+                meetings[occurrence.id] = (occurrence, chapter)
+            views = {
+                v.id: v for v in await self._views(session, [occ for occ, _ in meetings.values()])
+            }
+            return [
+                SkippedMeeting(
+                    views[oid].title, views[oid].chapter_name, views[oid].starts_at, count
+                )
+                for oid, count in sorted(
+                    counts.items(), key=lambda item: meetings[item[0]][0].starts_at
+                )
+            ]
 
     async def _recipients(
         self, session: AsyncSession, row: MeetingOccurrence, lead: timedelta, now: datetime

@@ -533,23 +533,34 @@ class Meetings(
 
     @commands.Cog.listener()
     async def on_meeting_reminder_timer_complete(self, timer: TimerRecord) -> None:
-        batch = await self.bot.services.meetings.prepare_reminders(
+        await self.bot.services.meetings.prepare_reminders(
             int(timer.payload["occurrence_id"]),
             int(timer.payload["lead_minutes"]),
             late=timer.late,
             renderer=self.renderer,
         )
-        if batch.occurrence is not None and batch.skipped_meeting_over:
-            view = batch.occurrence
-            await notify_organizers(
-                self.bot,
-                view.guild_id,
-                clip(
-                    f"The bot was offline when the {format_leads((batch.lead,))} reminder for "
-                    f"**{esc(view.title)}** ({esc(view.chapter_name)}) was due; the meeting had "
-                    f"started, so {batch.skipped_meeting_over} reminder(s) were not sent."
-                ),
-            )
+
+    @commands.Cog.listener()
+    async def on_meeting_skip_summary_timer_complete(self, timer: TimerRecord) -> None:
+        """One organizer message for every reminder skipped since the last one (a catch-up after
+        downtime skips many runs; organizers hear about them once)."""
+        guild_id = int(timer.payload["guild_id"])
+        skipped = await self.bot.services.meetings.summarise_skipped(guild_id)
+        if not skipped:
+            return
+        lines = [
+            f"- **{esc(s.title)}** ({esc(s.chapter_name)}), "
+            f"{discord.utils.format_dt(s.starts_at, 'f')}: {s.reminders} reminder(s)"
+            for s in skipped
+        ]
+        await notify_organizers(
+            self.bot,
+            guild_id,
+            clip(
+                "The bot was offline when these reminders were due; the meetings had started, "
+                "so they were not sent:\n" + "\n".join(lines)
+            ),
+        )
 
     @commands.Cog.listener()
     async def on_meeting_series_extend_timer_complete(self, timer: TimerRecord) -> None:

@@ -168,3 +168,5 @@ class ReminderDelivery(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a row skipped because the meeting had started is told to organizers once, in a summary
+    summarised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -350,6 +350,15 @@ async def test_bot_down_over_reminders_sends_one_late_and_skips_meetings_already
             duration="1h",
             location="Cafe",
         )
+        breakfast = await schedule(
+            world,
+            chapter,
+            founder,
+            title="Breakfast circle",
+            start=local(world, chapter, timedelta(hours=2, minutes=45)),
+            duration="1h",
+            location="Diner",
+        )
         await bot.effects_worker.wait_idle()
     await twin.wait_for(lambda: not twin.gateway.connected(), timeout=5)
 
@@ -369,11 +378,20 @@ async def test_bot_down_over_reminders_sends_one_late_and_skips_meetings_already
         for user in (founder, ana):
             [dm] = other_dms(twin, user)
             assert "Evening circle" in dm["content"] and "late" in dm["content"]
-        assert all(
-            status == "skipped" for _, _, status, _ in await services.meetings.ledger(sooner)
-        )
-        told = [m for m in twin.messages(organizers) if "Lunch circle" in m["content"]]
-        assert len(told) == 1 and "not sent" in told[0]["content"]
+        for skipped in (sooner, breakfast):
+            ledger = await services.meetings.ledger(skipped)
+            assert ledger and all(status == "skipped" for _, _, status, _ in ledger)
+        # both skipped meetings are told in one organizer message, after a short quiet delay
+        assert not [m for m in twin.messages(organizers) if "not sent" in m["content"]]
+        clock.advance(timedelta(seconds=61))
+        await world.run_due_timers()
+        await bot.effects_worker.wait_idle()
+        told = [m for m in twin.messages(organizers) if "not sent" in m["content"]]
+        assert len(told) == 1
+        assert "Lunch circle" in told[0]["content"] and "Breakfast circle" in told[0]["content"]
+        assert "2 reminder(s)" in told[0]["content"]
+        # a later summary run finds nothing new and says nothing
+        assert await services.meetings.summarise_skipped(guild.id) == []
 
 
 async def test_attendance_that_makes_a_chapter_formal_is_announced_like_any_status_change(

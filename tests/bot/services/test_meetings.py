@@ -17,7 +17,13 @@ from bot.clock import FakeClock
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.services.chapters import ChapterService
 from bot.services.effects import EffectRequest, EffectService, channel_post, direct_message
-from bot.services.meetings import DueReminder, MeetingService, OccurrenceView, reminder_key
+from bot.services.meetings import (
+    DueReminder,
+    MeetingService,
+    OccurrenceView,
+    reminder_key,
+    skip_summary_key,
+)
 from bot.services.places import Gazetteer
 from bot.services.timers import TimerService
 from db.models import (
@@ -438,6 +444,28 @@ async def test_late_run_sends_when_useful_and_skips_meetings_over(
         (4320, "skipped"),
         (120, "pending"),
     }
+
+
+async def test_reminders_skipped_over_downtime_are_summarised_once_per_guild(
+    service: MeetingService,
+    chapter_id: int,
+    clock: FakeClock,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    first = await schedule(service, chapter_id, repeat="once", start="Dec 8 7pm", title="Dawn")
+    second = await schedule(service, chapter_id, repeat="once", start="Dec 8 8pm", title="Dusk")
+    clock.set(datetime(2026, 12, 9, 1, 30, tzinfo=UTC))  # both have started
+    await service.prepare_reminders(first, 120, late=True)
+    await service.prepare_reminders(first, 3 * 24 * 60, late=True)
+    await service.prepare_reminders(second, 120, late=True)
+    # one keyed timer for the guild, moved to a short delay after the last skipped run
+    timers = await pending_timers(sessions)
+    assert timers[skip_summary_key(GUILD)] == clock.now() + service.skip_summary_delay
+    summary = await service.summarise_skipped(GUILD)
+    assert [(s.title, s.reminders) for s in summary] == [("Dawn", 10), ("Dusk", 5)]
+    assert await service.summarise_skipped(GUILD) == []  # never told twice
+    await service.prepare_reminders(second, 3 * 24 * 60, late=True)
+    assert [(s.title, s.reminders) for s in await service.summarise_skipped(GUILD)] == [("Dusk", 5)]
 
 
 async def test_export_is_a_valid_calendar(service: MeetingService, chapter_id: int) -> None:
