@@ -1135,7 +1135,7 @@ class MeetingService:
                 continue
             due = now
             if pref is not None:
-                quiet_until = _quiet_until(pref, now)
+                quiet_until = quiet_hours_end(pref, now)
                 if quiet_until is not None:
                     if quiet_until >= row.starts_at:
                         result.append((user, quiet_until, "quiet hours until the meeting"))
@@ -1315,7 +1315,7 @@ def _parse_quiet(text: str) -> tuple[int | None, int | None]:
     return minutes[0], minutes[1]
 
 
-def _quiet_until(pref: ReminderPreference, now: datetime) -> datetime | None:
+def quiet_hours_end(pref: ReminderPreference, now: datetime) -> datetime | None:
     """When the member's quiet hours end, if ``now`` is inside them; else None."""
     if pref.quiet_start is None or pref.quiet_end is None or pref.timezone is None:
         return None

@@ -19,7 +19,7 @@ import re
 import secrets
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from bot.clock import Clock
 from bot.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from bot.services.effects import EffectService, direct_message
 from bot.services.markers import BEHIND, MISSED, NO_PACE, MarkersReport
+from bot.services.meetings import quiet_hours_end
 from bot.services.sanitize import require_row_id
 from bot.services.tally import (
     CONSENT_LABELS,
@@ -526,15 +527,28 @@ class VoteService:
                     )
                 )
             )
-            muted = set(
-                await session.scalars(
-                    select(ReminderPreference.user_id).where(
+            prefs = {
+                pref.user_id: pref
+                for pref in await session.scalars(
+                    select(ReminderPreference).where(
                         ReminderPreference.guild_id == row.guild_id,
-                        ReminderPreference.enabled.is_(False),
+                        ReminderPreference.user_id.in_(users),
                     )
                 )
-            )
-            users = [user for user in users if user not in muted]  # /reminders off
+            }
+            now = self._clock.now()
+            # /reminders: off means no nudge; in quiet hours it waits until they end, and is
+            # dropped if the vote closes first
+            delays: dict[int, timedelta] = {}
+            for user in list(users):
+                pref = prefs.get(user)
+                if pref is None:
+                    continue
+                quiet_end = quiet_hours_end(pref, now) if pref.enabled else None
+                if not pref.enabled or (quiet_end is not None and quiet_end >= row.closes_at):
+                    users.remove(user)
+                elif quiet_end is not None:
+                    delays[user] = quiet_end - now
             link = f"https://discord.com/channels/{row.guild_id}/{row.channel_id}/{row.message_id}"
             closes = int(row.closes_at.timestamp())
             requests = [
@@ -551,6 +565,10 @@ class VoteService:
                     describe=f"nudge <@{user}> to vote in #{row.id}",
                 )
                 for user in users
+            ]
+            requests = [
+                replace(request, delay=delays.get(user, timedelta(0)))
+                for user, request in zip(users, requests, strict=True)
             ]
             await self._effects.enqueue(session, *requests)
             self._event(session, row.id, "nudged", None, f"{len(users)} members")

@@ -450,3 +450,51 @@ async def test_vote_ids_from_custom_ids_are_range_checked(votes: VoteService, vo
         await votes.get(vote_id)
     with pytest.raises(InvalidInput, match="no vote number"):
         await votes.close(vote_id, by=1, reason="test")
+
+
+async def test_nudge_waits_for_quiet_hours_and_is_dropped_if_the_vote_closes_first(
+    votes: VoteService, clock: FakeClock, sessions: Sessions
+) -> None:
+    """/reminders quiet hours hold a nudge until they end (12:00 UTC is 13:00 in Berlin)."""
+    draft = votes.draft(title="Q", options="a;b", method="single", closes="3d", timezone="UTC")
+    vote_id = await opened(votes, draft, members(1, 2, 3))
+    await votes.attach_message(vote_id, 12345)
+    async with sessions.begin() as session:
+        session.add_all(
+            [  # member 2: quiet 12:30-15:00 Berlin; member 3: quiet 22:00-07:00 Berlin
+                ReminderPreference(
+                    guild_id=GUILD,
+                    user_id=2,
+                    quiet_start=12 * 60 + 30,
+                    quiet_end=15 * 60,
+                    timezone="Europe/Berlin",
+                    updated_at=clock.now(),
+                ),
+                ReminderPreference(
+                    guild_id=GUILD,
+                    user_id=3,
+                    quiet_start=22 * 60,
+                    quiet_end=7 * 60,
+                    timezone="Europe/Berlin",
+                    updated_at=clock.now(),
+                ),
+            ]
+        )
+    assert await votes.nudge(vote_id) == 3
+    async with sessions() as session:
+        rows = dict(
+            (
+                await session.execute(
+                    text("SELECT dedupe_key, next_attempt_at FROM discord_effect")
+                )
+            ).all()
+        )
+    due = {key.rsplit(":", 1)[1]: str(when) for key, when in rows.items()}
+    assert due["1"].startswith("2026-01-01 12:00")  # not in quiet hours: now
+    assert due["2"].startswith("2026-01-01 14:00")  # 15:00 Berlin, when quiet hours end
+    assert due["3"].startswith("2026-01-01 12:00")  # 13:00 Berlin is outside 22:00-07:00
+
+    short = votes.draft(title="S", options="a;b", method="single", closes="1h", timezone="UTC")
+    short_id = await opened(votes, short, members(2, 4))
+    await votes.attach_message(short_id, 12346)
+    assert await votes.nudge(short_id) == 1  # member 2's quiet hours outlast the vote
