@@ -19,6 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.chapter_joins import join_and_reply
 from bot.checks import is_organizer, organizer_only
 from bot.client import ChapterBot
 from bot.errors import NotAllowed, NotFound
@@ -32,6 +33,7 @@ from bot.interactions import (
 )
 from bot.limits import clip, fit_choices, fit_options, join_lines
 from bot.notify import notify_organizers
+from bot.provisioning import join_custom_id, propose_and_provision
 from bot.role_checks import cannot_manage
 from bot.services.places import AmbiguousPlace, Place, PlaceNotFound
 from bot.services.sanitize import parse_row_id
@@ -292,8 +294,9 @@ class JoinFromWelcome(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"welcome:join:(?P<guild>[0-9]{1,20}):(?P<chapter>[0-9]{1,10})",
 ):
-    """One-click Join: the same service call as /chapter join (the chapter role is written as
-    an effect with the membership; status changes are announced by the chapters cog)."""
+    """One-click Join: the same handling as /chapter join (the role written with the membership,
+    a missing role given again, the member told where the role stands); status changes are
+    announced by the chapters cog."""
 
     def __init__(self, guild_id: int, chapter_id: int, name: str = "") -> None:
         super().__init__(
@@ -321,16 +324,12 @@ class JoinFromWelcome(
     async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
         bot = interaction.client
         guild = _member_of(bot, self.guild_id, interaction.user.id)
-        change = await bot.services.chapters.join(guild.id, self.chapter_id, interaction.user.id)
-        chapter = change.chapter
-        where = f" Say hello in <#{chapter.channel_id}>." if chapter.channel_id else ""
-        await interaction.response.send_message(
-            f"Welcome to **{esc(chapter.name)}**! "
-            f"It has {chapter.member_count} members now.{where}",
-            ephemeral=True,
-        )
-        if change.transitions:
-            bot.dispatch(CHAPTER_TRANSITIONS_EVENT, list(change.transitions))
+        member = guild.get_member(interaction.user.id)
+        if member is None:
+            raise NotAllowed("Join the server first, then press Join again.")
+        transitions = await join_and_reply(interaction, guild, member, self.chapter_id)
+        if transitions:
+            bot.dispatch(CHAPTER_TRANSITIONS_EVENT, list(transitions))
 
 
 class StartChapterHere(
@@ -338,8 +337,9 @@ class StartChapterHere(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
     template=r"welcome:propose:(?P<guild>[0-9]{1,20}):(?P<place>[0-9]{1,12})",
 ):
-    """One-click Start a chapter here: the same proposal as /chapter propose in the member's
-    city; organizers are asked to give it its role and channel (/chapter provision)."""
+    """One-click Start a chapter here: the same path as /chapter propose in the member's city
+    (proposal, role and private channel, the public announcement with its Join button;
+    organizers told only of what failed)."""
 
     def __init__(self, guild_id: int, geoname_id: int) -> None:
         super().__init__(
@@ -366,21 +366,30 @@ class StartChapterHere(
     async def respond(self, interaction: discord.Interaction[ChapterBot]) -> None:
         bot = interaction.client
         guild = _member_of(bot, self.guild_id, interaction.user.id)
-        chapter = await bot.services.chapters.propose(
-            guild.id, interaction.user.id, str(self.geoname_id)
+
+        async def defer() -> None:
+            await interaction.response.defer(thinking=True)
+
+        proposal = await propose_and_provision(
+            bot, guild, interaction.user, str(self.geoname_id), before_provisioning=defer
         )
-        await interaction.response.send_message(
-            f"🌱 You proposed **{esc(chapter.name)}** in {esc(chapter.city_label)}, with you as "
-            "its founder. Invite members near you to join it with /chapter join; it becomes a "
-            "formal chapter once it meets the criteria (/chapter info).",
-            ephemeral=True,
+        await interaction.followup.send(proposal.announcement, view=_join_view(proposal.chapter.id))
+        if proposal.problems:
+            await interaction.followup.send(proposal.problems, ephemeral=True)
+
+
+def _join_view(chapter_id: int) -> discord.ui.View:
+    """The proposal's Join button (``chapter:join:<id>``, answered by the chapters cog)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(
+        discord.ui.Button(
+            label="Join this chapter",
+            style=discord.ButtonStyle.success,
+            custom_id=join_custom_id(chapter_id),
+            emoji="🤝",
         )
-        await notify_organizers(
-            bot,
-            guild.id,
-            f"🌱 <@{interaction.user.id}> proposed **{esc(chapter.name)}** while onboarding. "
-            f"Give it its role and channel with /chapter provision chapter:{esc(chapter.name)}",
-        )
+    )
+    return view
 
 
 class StartButton(

@@ -16,13 +16,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.chapter_joins import join_and_reply
 from bot.checks import member_is_organizer, organizer_only
 from bot.choices import city_choices
 from bot.client import ChapterBot
-from bot.errors import Conflict, InvalidInput, NotFound
+from bot.errors import InvalidInput, NotFound
 from bot.interactions import guild_and_member, logged_autocomplete
 from bot.limits import CONTENT_MAX, clip, fit_choices, fit_embed, join_inline, join_lines
 from bot.notify import notify_organizers, post_in_channel
+from bot.provisioning import (
+    ProvisionReport,
+    propose_and_provision,
+    provision,
+    tell_organizers_about,
+)
 from bot.role_sync import sync_chapter_roles
 from bot.services.chapters import (
     KNOWN_ROLES,
@@ -38,7 +45,6 @@ from bot.services.places import CONTINENT_NAMES
 from bot.services.sanitize import parse_row_id
 from bot.services.timers import TimerRecord
 from bot.text import bullets, esc
-from cogs.chapters._provisioning import Provisioner, ProvisionReport
 from cogs.chapters._views import (
     agreements_embed,
     choice_label,
@@ -146,7 +152,6 @@ class Chapters(
 
     def __init__(self, bot: ChapterBot) -> None:
         self.bot = bot
-        self.provisioner = Provisioner(bot)
 
     async def cog_load(self) -> None:
         if self.bot.is_ready():  # reloaded at runtime: arm now; otherwise on_ready does it
@@ -168,29 +173,12 @@ class Chapters(
             await notify_organizers(self.bot, transition.chapter.guild_id, text)
 
     async def _provision(self, guild: discord.Guild, chapter: ChapterSummary) -> ProvisionReport:
-        try:
-            return await self.provisioner.ensure(guild, chapter)
-        except discord.HTTPException as error:
-            log.warning("provisioning chapter %s failed", chapter.id, exc_info=True)
-            report = ProvisionReport()
-            report.problems.append(
-                f"Discord answered {error.status} while I set it up ({error.text[:100]})."
-            )
-            return report
+        return await provision(self.bot, guild, chapter)
 
     async def _tell_organizers_about(
         self, guild: discord.Guild, chapter: ChapterSummary, problems: Sequence[str]
     ) -> str:
-        text = (
-            f"**{esc(chapter.name)}** is recorded, but its Discord setup is incomplete:\n"
-            + bullets(problems)
-            + f"\nOnce fixed, run /chapter provision chapter:{esc(chapter.name)}"
-        )
-        await notify_organizers(self.bot, guild.id, text)
-        return text
-
-    def _chapter_role(self, guild: discord.Guild, chapter: ChapterSummary) -> discord.Role | None:
-        return guild.get_role(chapter.role_id) if chapter.role_id else None
+        return await tell_organizers_about(self.bot, guild, chapter, problems)
 
     # ------------------------------------------------------------------ timers and events
 
@@ -244,26 +232,16 @@ class Chapters(
         name: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
         guild, member = guild_and_member(interaction)
-        chapter = await self.bot.services.chapters.propose(guild.id, member.id, city, name)
-        await interaction.response.defer(thinking=True)
-        report = await self._provision(guild, chapter)
-        where = f" Its channel: {report.channel.mention}." if report.channel else ""
-        await interaction.followup.send(
-            f"🌱 {member.mention} proposed **{esc(chapter.name)}** in {esc(chapter.city_label)}."
-            f" It becomes a formal chapter once it meets the criteria (see /chapter info)."
-            f"{where} Join with the button or /chapter join.",
-            view=join_view(chapter.id),
+
+        async def defer() -> None:
+            await interaction.response.defer(thinking=True)
+
+        proposal = await propose_and_provision(
+            self.bot, guild, member, city, name, before_provisioning=defer
         )
-        if report.problems:
-            await self._tell_organizers_about(guild, chapter, report.problems)
-            await interaction.followup.send(
-                clip(
-                    "The chapter is recorded, but I couldn't finish its Discord role and channel:\n"
-                    + bullets(report.problems)
-                    + "\nOrganizers have been told; they can retry with /chapter provision."
-                ),
-                ephemeral=True,
-            )
+        await interaction.followup.send(proposal.announcement, view=join_view(proposal.chapter.id))
+        if proposal.problems:
+            await interaction.followup.send(proposal.problems, ephemeral=True)
 
     @propose.autocomplete("city")
     @logged_autocomplete
@@ -291,71 +269,8 @@ class Chapters(
         member: discord.Member,
         chapter_id: int,
     ) -> None:
-        chapters = self.bot.services.chapters
-        try:
-            change = await chapters.join(guild.id, chapter_id, member.id)
-        except Conflict:
-            # already a member: one without the role (Discord failed, or it was taken away by
-            # hand) gets it again; otherwise "already a member" is the answer
-            current = await chapters.get(guild.id, chapter_id)
-            role = self._chapter_role(guild, current)
-            if role is None or role in member.roles:
-                raise
-            chapter = await chapters.reapply_role(guild.id, chapter_id, member.id)
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            status = await self._role_status(guild, chapter, member.id)
-            news = "it's on its way (Discord is slow right now)."
-            if status == EffectStatus.APPLIED:
-                news = "it's back."
-            elif status == EffectStatus.FAILED:
-                news = "I couldn't give it back yet; organizers have been told."
-            await interaction.followup.send(
-                f"You're already a member of **{esc(chapter.name)}**, but you didn't have its "
-                f"role: {news}",
-                ephemeral=True,
-            )
-            return
-        chapter = change.chapter
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        text = f"Welcome to **{esc(chapter.name)}**! It has {chapter.member_count} members now."
-        if self._chapter_role(guild, chapter) is None:
-            if chapter.channel_id:
-                text += f" Say hello in <#{chapter.channel_id}>."
-            await self._tell_organizers_about(
-                guild, chapter, ["The chapter has no Discord role yet."]
-            )
-            text += (
-                "\nThe chapter has no Discord role yet, so you may not see its channel; "
-                "organizers have been told."
-            )
-        else:
-            text += " " + await self._role_arrival(guild, chapter, member.id)
-        await interaction.followup.send(clip(text), ephemeral=True)
-        await self.announce(change.transitions)
-
-    async def _role_status(
-        self, guild: discord.Guild, chapter: ChapterSummary, user_id: int
-    ) -> EffectStatus | None:
-        """Where the member's latest role change stands, after waiting a moment for Discord."""
-        assert chapter.role_id is not None
-        subject = role_subject(guild.id, user_id, chapter.role_id)
-        return (await self.bot.effects_worker.wait_settled([subject]))[subject]
-
-    async def _role_arrival(
-        self, guild: discord.Guild, chapter: ChapterSummary, user_id: int
-    ) -> str:
-        """Wait a moment for the member's role grant, then say where it stands: the membership
-        is saved whatever Discord does, so this is news, never an apology."""
-        status = await self._role_status(guild, chapter, user_id)
-        where = f" <#{chapter.channel_id}>" if chapter.channel_id else " the chapter's channel"
-        if status == EffectStatus.APPLIED:
-            return f"Say hello in{where}." if chapter.channel_id else "You have its role now."
-        if status == EffectStatus.FAILED:
-            return (
-                "I couldn't give you the chapter role yet, so you may not see its channel; "
-                "organizers have been told and will fix it."
-            )
-        return f"Your role is on its way (Discord is slow right now); with it you'll see{where}."
+        transitions = await join_and_reply(interaction, guild, member, chapter_id)
+        await self.announce(transitions)
 
     @app_commands.command(name="leave", description="Leave a chapter")
     @app_commands.describe(chapter="The chapter to leave (default: your only chapter)")

@@ -11,6 +11,7 @@ import discord
 
 from bot.interactions import ErrorHandlingItem, ErrorHandlingView
 from bot.limits import EMBED_FIELD_VALUE_MAX, clip, fit_embed, join_lines
+from bot.provisioning import JOIN_TEMPLATE, join_custom_id
 from bot.services.chapter_settings import (
     ATTENDANCE_NOT_RECORDED,
     MEETING_ATTENDANCE_RECORDED,
@@ -303,7 +304,7 @@ class JoinHandler(Protocol):
 class JoinChapterButton(
     ErrorHandlingItem,
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"chapter:join:(?P<id>[0-9]{1,20})",
+    template=JOIN_TEMPLATE,
 ):
     """Join button on a proposal; works after restarts (the chapter id is in the custom_id)."""
 
@@ -312,7 +313,7 @@ class JoinChapterButton(
             discord.ui.Button(
                 label="Join this chapter",
                 style=discord.ButtonStyle.success,
-                custom_id=f"chapter:join:{chapter_id}",
+                custom_id=join_custom_id(chapter_id),
                 emoji="🤝",
             )
         )

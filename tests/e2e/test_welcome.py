@@ -17,6 +17,7 @@ from twin import Twin, TwinInteraction
 WHY = "welcome:why"
 WHAT = "welcome:what"
 CITY = "welcome:city"
+DEFERRED = 5
 
 
 def components_of(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -29,6 +30,14 @@ def custom_ids(message: dict[str, Any]) -> list[str]:
 
 async def data(ix: TwinInteraction) -> dict[str, Any]:
     body = await ix.response(timeout=3)
+    return dict(body.get("data") or {})
+
+
+async def answer(ix: TwinInteraction) -> dict[str, Any]:
+    """The message that answers ``ix``: the immediate reply, or the first follow-up."""
+    body = await ix.response(timeout=3)
+    if body["type"] == DEFERRED:
+        return dict(await ix.wait_followup(timeout=3))
     return dict(body.get("data") or {})
 
 
@@ -117,8 +126,9 @@ async def test_join_welcomes_in_the_channel_and_by_dm_then_onboarding_from_the_d
     answers = await world.services.welcome.answers(world.guild_id, newcomer)
     assert answers is not None and answers.why_joined == "To organize my block"
 
-    joined = await world.twin.click(original["id"], join_id, newcomer)
-    assert "Welcome to **Portland Chapter**" in (await data(joined))["content"]
+    joined = await answer(await world.twin.click(original["id"], join_id, newcomer))
+    assert "Welcome to **Portland Chapter**" in joined["content"], joined
+    assert "no Discord role yet" in joined["content"]  # as /chapter join says it
     assert [c.id for c in await world.services.chapters.chapters_of(world.guild_id, newcomer)] == [
         chapter.id
     ]
@@ -160,7 +170,7 @@ async def test_closed_dms_fall_back_to_the_channel_once_and_mark_the_profile(
 
 
 async def test_mutual_opt_in_introduction_is_sent_once(world: World) -> None:
-    welcome, _ = await setup_channels(world)
+    welcome, organizers = await setup_channels(world)
     ana = await world.join("ana")
     ben = await world.join("ben")
     cy = await world.join("cy")
@@ -184,10 +194,47 @@ async def test_mutual_opt_in_introduction_is_sent_once(world: World) -> None:
 
     # Start a chapter here: the same proposal as /chapter propose, ben its founder
     [propose_id] = [i for i in custom_ids(done) if i.startswith("welcome:propose:")]
-    proposed = await data(await world.twin.click(message["id"], propose_id, ben))
-    assert "You proposed **Boston Chapter**" in proposed["content"], proposed
+    proposed = await answer(await world.twin.click(message["id"], propose_id, ben))
     [chapter] = await world.services.chapters.list_chapters(world.guild_id)
     assert chapter.city_label == "Boston, MA, US" and chapter.created_by == ben
+    # the same path as /chapter propose: role and private channel made, the same announcement
+    guild = world.twin.guild(world.guild_id)
+    assert chapter.role_id in guild.roles and guild.roles[chapter.role_id].name == "Boston Chapter"
+    assert chapter.channel_id in guild.channels
+    assert guild.channels[chapter.channel_id].name == "boston-chapter"
+    assert proposed["content"] == (
+        f"🌱 <@{ben}> proposed **Boston Chapter** in Boston, MA, US. It becomes a formal chapter "
+        "once it meets the criteria (see /chapter info). Its channel: "
+        f"<#{chapter.channel_id}>. Join with the button or /chapter join."
+    ), proposed
+    assert custom_ids(proposed) == [f"chapter:join:{chapter.id}"]
+    await world.bot.effects_worker.wait_idle()
+    assert chapter.role_id in guild.members[ben].roles  # the founder has the role
+    organizers_saw = [m["content"] for m in world.twin.messages(organizers)]
+    assert not [m for m in organizers_saw if "Boston Chapter" in m]  # nothing failed
+
+    # the welcome's one-click Join, as /chapter join: joined with the role; a lost role given back
+    redo, redo_message = await onboard(
+        world, welcome_post(world, welcome, cy), cy, city="Boston, MA", intro=False
+    )
+    join_id = f"welcome:join:{world.guild_id}:{chapter.id}"
+    assert join_id in custom_ids(redo), redo
+    joined = await answer(await world.twin.click(redo_message["id"], join_id, cy))
+    assert "Welcome to **Boston Chapter**" in joined["content"], joined
+    assert f"<#{chapter.channel_id}>" in joined["content"]
+    await world.bot.effects_worker.wait_idle()
+    assert chapter.role_id in guild.members[cy].roles
+    await world.twin.remove_member_role(world.guild_id, cy, chapter.role_id)
+    await world.twin.wait_for(
+        lambda: (
+            world.bot.get_guild(world.guild_id).get_member(cy).get_role(chapter.role_id)  # type: ignore[union-attr]
+            is None
+        ),
+        timeout=3,
+    )
+    again = await answer(await world.twin.click(redo_message["id"], join_id, cy))
+    assert "didn't have its role: it's back" in again["content"], again
+    assert chapter.role_id in guild.members[cy].roles
 
 
 async def test_followup_reminds_welcomer_and_organizers_once_and_contacted_cancels(

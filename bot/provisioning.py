@@ -1,4 +1,6 @@
-"""A chapter's Discord side: its role and private channel, and members' roles.
+"""A chapter's Discord side: its role and private channel, and members' roles; and the
+propose → provision → tell-organizers sequence that /chapter propose and the welcome's "Start a
+chapter here" share (cogs never import each other, so it lives here).
 
 Every Discord call is checked first against what the bot can do (``guild.me.guild_permissions``
 and ``guild.me.top_role``), so a missing permission or a role too low becomes a sentence naming
@@ -12,15 +14,19 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import discord
 
+from bot.limits import clip
+from bot.notify import notify_organizers
 from bot.role_checks import cannot_manage, forbidden, missing_permission
 from bot.role_sync import sync_chapter_roles
 from bot.services.chapters import ChapterSummary
 from bot.services.effects import EffectStatus, role_subject
+from bot.text import bullets, esc
 
 if TYPE_CHECKING:
     from bot.client import ChapterBot
@@ -38,8 +44,14 @@ BOT_CHANNEL_PERMS = (
     "manage_channels",
     "manage_messages",
 )
+#: The persistent Join button under a proposal (answered by the chapters cog).
+JOIN_TEMPLATE = r"chapter:join:(?P<id>[0-9]{1,20})"
 _SLUG_DROP = re.compile(r"[^\w-]+")
 _DASHES = re.compile(r"-{2,}")
+
+
+def join_custom_id(chapter_id: int) -> str:
+    return f"chapter:join:{chapter_id}"
 
 
 def channel_slug(name: str, fallback: str = "chapter") -> str:
@@ -228,3 +240,73 @@ class Provisioner:
         if waiting:
             return f"{text}; {waiting} still on their way (Discord is slow; they'll follow)."
         return f"{text}: done."
+
+
+async def provision(
+    bot: ChapterBot, guild: discord.Guild, chapter: ChapterSummary
+) -> ProvisionReport:
+    """``Provisioner.ensure``, with an unexpected Discord error turned into a problem to report."""
+    try:
+        return await Provisioner(bot).ensure(guild, chapter)
+    except discord.HTTPException as error:
+        log.warning("provisioning chapter %s failed", chapter.id, exc_info=True)
+        report = ProvisionReport()
+        report.problems.append(
+            f"Discord answered {error.status} while I set it up ({error.text[:100]})."
+        )
+        return report
+
+
+async def tell_organizers_about(
+    bot: ChapterBot, guild: discord.Guild, chapter: ChapterSummary, problems: Sequence[str]
+) -> str:
+    text = (
+        f"**{esc(chapter.name)}** is recorded, but its Discord setup is incomplete:\n"
+        + bullets(problems)
+        + f"\nOnce fixed, run /chapter provision chapter:{esc(chapter.name)}"
+    )
+    await notify_organizers(bot, guild.id, text)
+    return text
+
+
+@dataclass(frozen=True)
+class Proposal:
+    chapter: ChapterSummary
+    report: ProvisionReport
+    #: the public announcement, sent with ``join_custom_id(chapter.id)``'s button
+    announcement: str
+    #: for the proposer alone, when the Discord side is incomplete (organizers were told)
+    problems: str | None
+
+
+async def propose_and_provision(
+    bot: ChapterBot,
+    guild: discord.Guild,
+    member: discord.abc.User,
+    city: str,
+    name: str | None = None,
+    *,
+    before_provisioning: Callable[[], Awaitable[None]] | None = None,
+) -> Proposal:
+    """Record the proposal, create its role and private channel, tell organizers what failed.
+    ``before_provisioning`` runs once the proposal is valid (to defer the interaction: Discord
+    calls follow)."""
+    chapter = await bot.services.chapters.propose(guild.id, member.id, city, name)
+    if before_provisioning is not None:
+        await before_provisioning()
+    report = await provision(bot, guild, chapter)
+    where = f" Its channel: {report.channel.mention}." if report.channel else ""
+    announcement = (
+        f"🌱 {member.mention} proposed **{esc(chapter.name)}** in {esc(chapter.city_label)}."
+        f" It becomes a formal chapter once it meets the criteria (see /chapter info)."
+        f"{where} Join with the button or /chapter join."
+    )
+    problems = None
+    if report.problems:
+        await tell_organizers_about(bot, guild, chapter, report.problems)
+        problems = clip(
+            "The chapter is recorded, but I couldn't finish its Discord role and channel:\n"
+            + bullets(report.problems)
+            + "\nOrganizers have been told; they can retry with /chapter provision."
+        )
+    return Proposal(chapter, report, announcement, problems)
