@@ -103,6 +103,7 @@ class ChapterBot(commands.AutoShardedBot):
             burst=settings.effect_burst,
             concurrency=settings.effect_concurrency,
             lease=timedelta(seconds=settings.effect_lease_seconds),
+            report_delay=timedelta(seconds=settings.effect_report_delay_seconds),
         )
 
     async def setup_hook(self) -> None:

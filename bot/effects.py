@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +32,12 @@ import discord
 from discord.http import Route
 
 from bot.clock import Clock
+from bot.limits import CONTENT_MAX, MORE, clip, join_lines
 from bot.role_checks import cannot_manage, refused
 from bot.services.effects import (
     EffectKind,
     EffectRecord,
+    EffectRequest,
     EffectService,
     EffectStatus,
     Outcome,
@@ -51,6 +53,45 @@ log = logging.getLogger(__name__)
 
 DUE_TIMER_EVENT = "effects_due"
 DUE_TIMER_KEY = "effects:next-due"
+REPORT_TIMER_EVENT = "effects_report"
+#: failures of one reason shown by what they were about to do before "…and N more"
+REPORT_EXAMPLES = 3
+#: one reason's part of a summary, so several reasons fit in one message
+REPORT_GROUP_MAX = 600
+
+
+def report_timer_key(guild_id: int) -> str:
+    return f"effects:report:{guild_id}"
+
+
+def failure_summary(records: Sequence[EffectRecord]) -> str:
+    """One message for organizers about failed effects: one failure as it is, many as counts by
+    reason with a few examples each, within Discord's content limit."""
+
+    def describe(record: EffectRecord) -> str:
+        return str(record.payload.get("describe") or f"apply a {record.kind.value} change")
+
+    def reason(record: EffectRecord) -> tuple[str, str]:
+        return (record.last_error or "unknown error", str(record.payload.get("hint") or ""))
+
+    if len(records) == 1:
+        [record] = records
+        text, hint = reason(record)
+        return clip(f"I couldn't {describe(record)}: {text} {hint}".strip())
+    groups: dict[tuple[str, str], list[EffectRecord]] = {}
+    for record in records:
+        groups.setdefault(reason(record), []).append(record)
+    blocks = []
+    for (text, hint), members in sorted(groups.items(), key=lambda g: -len(g[1])):
+        examples = [describe(r) for r in members[:REPORT_EXAMPLES]]
+        if len(members) > REPORT_EXAMPLES:
+            examples.append(MORE.format(n=len(members) - REPORT_EXAMPLES))
+        block = f"**{len(members)} ×** {text} {hint}".strip() + "\n  e.g. " + "; ".join(examples)
+        blocks.append(clip(block, REPORT_GROUP_MAX))
+    header = f"I couldn't make {len(records)} Discord changes:"
+    body = join_lines(blocks, CONTENT_MAX - len(header) - 1, more="…and {n} more reasons")
+    return f"{header}\n{body}"
+
 
 CANNOT_DM = 50007
 DM_TOO_FAST = 40003
@@ -120,6 +161,7 @@ class EffectWorker:
         concurrency: int = 8,
         batch_size: int = 20,
         lease: timedelta = timedelta(minutes=2),
+        report_delay: timedelta = timedelta(minutes=1),
     ) -> None:
         self.bot = bot
         self.effects = effects
@@ -128,6 +170,8 @@ class EffectWorker:
         self.bucket = TokenBucket(rate_per_second, burst)
         self.batch_size = batch_size
         self.lease = lease
+        #: failures are gathered this long after the first one into one report per guild
+        self.report_delay = report_delay
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -149,6 +193,7 @@ class EffectWorker:
     def start(self) -> None:
         if self._task is None:
             self.bot.add_listener(self._on_due_timer, f"on_{DUE_TIMER_EVENT}_timer_complete")
+            self.bot.add_listener(self._on_report_timer, f"on_{REPORT_TIMER_EVENT}_timer_complete")
             self._task = asyncio.create_task(self._run(), name="effects-worker")
             self.kick()
 
@@ -390,29 +435,41 @@ class EffectWorker:
     # -- telling organizers --------------------------------------------------------------------
 
     async def _report(self, record: EffectRecord) -> None:
-        """A failed effect is told to organizers in their channel, itself as an effect."""
+        """A failure is told to organizers in the guild's next summary: the first failure arms a
+        keyed durable timer, and whatever failed until it fires goes into one message."""
         if record.guild_id is None:
             log.warning("effect %s failed: %s", record.id, record.last_error)
             return
-        current = await self.effects.get(record.id)
-        reason = (current.last_error if current else None) or "unknown error"
-        settings = await self.bot.services.guilds.get(record.guild_id)
-        describe = record.payload.get("describe") or f"apply a {record.kind.value} change"
-        hint = record.payload.get("hint") or ""
-        text = f"I couldn't {describe}: {reason} {hint}".strip()[:2000]
-        key = f"report:effect:{record.id}"
-        if settings.organizer_channel_id is not None:
-            report = channel_post(
-                settings.organizer_channel_id,
-                guild_id=record.guild_id,
-                content=text,
-                purpose="report",
-                dedupe_key=key,
-            )
-        else:  # as notify_organizers does: the owner, by DM
-            guild = self.bot.get_guild(record.guild_id)
-            if guild is None or guild.owner_id is None:
-                log.warning("nobody to tell in guild %s: %s", record.guild_id, text)
-                return
-            report = direct_message(guild.owner_id, purpose="report", dedupe_key=key, content=text)
-        await self.effects.enqueue_now(report)
+        key = report_timer_key(record.guild_id)
+        armed = await self.timers.get_by_key(key)
+        now = self.clock.now()
+        if armed is not None and armed.status == "pending" and armed.run_at > now:
+            return  # the summary already on its way will include this one
+        await self.timers.replace_timer(
+            now + self.report_delay, REPORT_TIMER_EVENT, {"guild_id": record.guild_id}, key=key
+        )
+
+    async def _on_report_timer(self, timer: TimerRecord) -> None:
+        guild_id = int(timer.payload["guild_id"])
+        settings = await self.bot.services.guilds.get(guild_id)
+        guild = self.bot.get_guild(guild_id)
+        owner_id = guild.owner_id if guild is not None else None
+
+        def build(records: list[EffectRecord]) -> EffectRequest | None:
+            text = failure_summary(records)
+            key = f"report:effects:{guild_id}:{records[0].id}"
+            if settings.organizer_channel_id is not None:
+                return channel_post(
+                    settings.organizer_channel_id,
+                    guild_id=guild_id,
+                    content=text,
+                    purpose="report",
+                    dedupe_key=key,
+                )
+            if owner_id is None:  # as notify_organizers does: else the owner, by DM
+                log.warning("nobody to tell in guild %s: %s", guild_id, text)
+                return None
+            return direct_message(owner_id, purpose="report", dedupe_key=key, content=text)
+
+        while await self.effects.report_failures(guild_id, build):
+            pass  # more than one batch failed: one message per batch

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     effect_rate_per_second: float = Field(default=40.0, gt=0, le=50)
     effect_burst: int = Field(default=10, ge=1)
     effect_concurrency: int = Field(default=8, ge=1)
+    # failed Discord changes are gathered this long after the first into one organizer report
+    effect_report_delay_seconds: float = Field(default=60.0, ge=0)
     gazetteer_dir: Path = Path(".cache/gazetteer")
     # a claim a dead process left behind is taken over after this long
     effect_lease_seconds: float = Field(default=120.0, gt=0)

@@ -684,7 +684,10 @@ class EffectService:
         return Outcome(record, EffectStatus.PENDING)
 
     async def mark_failed(self, record: EffectRecord, error: str) -> Outcome:
-        """Failed for good, with the reason; organizers are to be told (except for reports)."""
+        """Failed for good, with the reason; organizers are to be told (except for reports),
+        in the guild's next summary (:meth:`report_failures`)."""
+        now = self._clock.now()
+        report = record.purpose not in UNREPORTED_PURPOSES
         async with self._sessions.write() as session:
             result = await session.execute(
                 update(Effect)
@@ -693,13 +696,58 @@ class EffectService:
                     status=EffectStatus.FAILED,
                     last_error=error[:ERROR_MAX_CHARS],
                     locked_until=None,
-                    finished_at=self._clock.now(),
+                    finished_at=now,
+                    reported_at=None if report else now,
                 )
             )
             held = bool(getattr(result, "rowcount", 0))
-        return Outcome(
-            record, EffectStatus.FAILED, report=held and record.purpose not in UNREPORTED_PURPOSES
+        return Outcome(record, EffectStatus.FAILED, report=held and report)
+
+    async def report_failures(
+        self,
+        guild_id: int,
+        build: Callable[[list[EffectRecord]], EffectRequest | None],
+        *,
+        limit: int = 1000,
+    ) -> int:
+        """Tell organizers of the guild's failures not told yet, in one message: ``build`` turns
+        them (oldest first) into the report, which is written in the same transaction that marks
+        them reported, so each failure is told exactly once. How many were told."""
+        unreported = and_(
+            Effect.guild_id == guild_id,
+            Effect.status == EffectStatus.FAILED,
+            Effect.reported_at.is_(None),
         )
+        async with self._sessions.write() as session:
+            rows = list(
+                await session.scalars(
+                    select(Effect).where(unreported).order_by(Effect.id).limit(limit)
+                )
+            )
+            if not rows:
+                return 0
+            records = [EffectRecord.from_row(row) for row in rows]
+            report = build(records)
+            if report is not None:
+                await self.enqueue(session, report)
+            await session.execute(
+                update(Effect)
+                .where(Effect.id.in_([r.id for r in records]))
+                .values(reported_at=self._clock.now())
+            )
+            return len(records)
+
+    async def unreported_failures(self, guild_id: int) -> int:
+        """How many of the guild's failures organizers have not been told of yet."""
+        async with self._sessions.read() as session:
+            count = await session.scalar(
+                select(func.count()).where(
+                    Effect.guild_id == guild_id,
+                    Effect.status == EffectStatus.FAILED,
+                    Effect.reported_at.is_(None),
+                )
+            )
+        return int(count or 0)
 
     async def release(self, record: EffectRecord) -> None:
         """Give a claim back without counting the attempt (the worker is shutting down)."""
@@ -745,6 +793,7 @@ class EffectService:
                     last_error=reason[:ERROR_MAX_CHARS],
                     locked_until=None,
                     finished_at=now,
+                    reported_at=now,  # closed DMs are the member's choice, not news
                 )
             )
             if not getattr(result, "rowcount", 0):

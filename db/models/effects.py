@@ -70,6 +70,8 @@ class Effect(Base):
     result_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: when a failure was told to organizers (or that it needs no telling): each is told once
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DirectMessageState(Base):

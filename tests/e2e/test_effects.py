@@ -86,6 +86,9 @@ async def test_a_refused_change_fails_with_the_reason_and_organizers_are_told(
     assert effect.status == EffectStatus.FAILED
     # the cache said the role was manageable, Discord said 50013: the role must be above ours
     assert effect.last_error is not None and "drag the **chapterbot** role" in effect.last_error
+    assert world.twin.messages(organizers) == []  # gathered for a minute first
+    await world.advance(timedelta(minutes=1))
+    await settle(world)
     [report] = world.twin.messages(organizers)
     assert report["content"].startswith("I couldn't give <@1> the **Windy** role: My role is")
     assert "run /chapter provision" in report["content"]
@@ -93,6 +96,47 @@ async def test_a_refused_change_fails_with_the_reason_and_organizers_are_told(
     about = await (await world.slash(world.organizer_id, "about")).response()
     fields = {f["name"]: f["value"] for f in about["data"]["embeds"][0]["fields"]}
     assert fields["Discord changes"] == "0 pending, 1 failed"
+
+
+async def test_many_failures_reach_organizers_as_one_summary_each_told_once(
+    world: World,
+) -> None:
+    organizers = world.guild.add_text_channel("organizers")
+    await world.services.guilds.setup(world.guild_id, organizer_channel_id=organizers)
+    role_id = world.guild.add_role("Windy")
+    members = [await world.join(f"m{n}") for n in range(50)]
+    world.twin.inject_error("PUT", r"/roles/", status=403, code=50013, count=50)
+    world.twin.inject_error("POST", r"/channels/\d+/messages", status=404, code=10003, count=3)
+    await world.services.effects.enqueue_now(
+        *(
+            role_grant(world.guild_id, m, role_id, describe=f"give <@{m}> the **Windy** role")
+            for m in members
+        ),
+        *(
+            channel_post(424242 + n, guild_id=world.guild_id, content="hi", purpose="test")
+            for n in range(3)
+        ),
+    )
+    await settle(world)
+    assert world.twin.messages(organizers) == []
+    await world.advance(timedelta(minutes=1))
+    await settle(world)
+    [report] = world.twin.messages(organizers)
+    text = report["content"]
+    assert text.startswith("I couldn't make 53 Discord changes:")
+    assert "**50 ×** My role is" in text and "**3 ×** Discord answered 404" in text
+    assert "…and 47 more" in text and len(text) <= 2000 and report["mentions"] == []
+    # a later failure is told in a later summary, and none of the 53 again
+    world.twin.inject_error("PUT", r"/roles/", status=403, code=50013, count=1)
+    ada = await world.join("ada")
+    await world.services.effects.enqueue_now(
+        role_grant(world.guild_id, ada, role_id, describe="give ada the **Windy** role")
+    )
+    await settle(world)
+    await world.advance(timedelta(minutes=1))
+    await settle(world)
+    first, second = world.twin.messages(organizers)
+    assert first == report and second["content"].startswith("I couldn't give ada the **Windy**")
 
 
 async def test_a_dm_opens_the_channel_once_then_costs_one_request(world: World) -> None:

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import FakeClock
 from bot.services.effects import (
     EffectKind,
+    EffectRecord,
+    EffectRequest,
     EffectService,
     EffectStatus,
     channel_post,
@@ -237,3 +239,46 @@ async def test_an_applied_effect_keeps_discords_id_and_a_failure_is_only_reporte
 async def test_a_message_needs_something_to_say() -> None:
     with pytest.raises(ValueError, match="needs content"):
         channel_post(1, guild_id=None, purpose="x")
+
+
+async def test_failures_are_reported_in_one_summary_each_exactly_once(
+    effects: EffectService,
+) -> None:
+    await effects.enqueue_now(*(grant(user) for user in range(1, 6)))
+    await effects.enqueue_now(direct_message(9, purpose="report", dedupe_key="r", content="x"))
+    for record in await effects.claim_batch(10, LEASE):
+        outcome = await effects.mark_failed(record, "403 Missing Permissions")
+        assert outcome.report == (record.purpose != "report")  # a report's failure isn't told
+    assert await effects.unreported_failures(GUILD) == 5
+    told: list[list[int]] = []
+
+    def build(records: list[EffectRecord]) -> EffectRequest:
+        told.append([r.payload["user_id"] for r in records])
+        return channel_post(77, guild_id=GUILD, content="summary", purpose="report")
+
+    assert await effects.report_failures(GUILD, build) == 5
+    assert told == [[1, 2, 3, 4, 5]]
+    [summary] = await effects.find(status=EffectStatus.PENDING)
+    assert summary.payload["message"]["content"] == "summary"
+    assert await effects.unreported_failures(GUILD) == 0
+    assert await effects.report_failures(GUILD, build) == 0  # nothing is told twice
+    await effects.enqueue_now(grant(6))
+    [record] = [r for r in await effects.claim_batch(10, LEASE) if r.kind == EffectKind.ROLE_GRANT]
+    await effects.mark_failed(record, "503")
+    assert await effects.report_failures(GUILD, build) == 1
+    assert told[-1] == [6]
+
+
+async def test_a_report_that_cannot_be_written_leaves_the_failures_unreported(
+    effects: EffectService,
+) -> None:
+    await effects.enqueue_now(grant(1))
+    [record] = await effects.claim_batch(1, LEASE)
+    await effects.mark_failed(record, "403")
+
+    def broken(records: list[EffectRecord]) -> EffectRequest:
+        raise RuntimeError("settings unavailable")
+
+    with pytest.raises(RuntimeError):
+        await effects.report_failures(GUILD, broken)
+    assert await effects.unreported_failures(GUILD) == 1  # the timer's retry tells them
