@@ -392,6 +392,8 @@ async def test_a_role_above_the_bot_is_reported_to_organizers_by_name(world: Wor
 
     async def reported() -> bool:
         await world.bot.effects_worker.wait_idle()
+        await world.advance(timedelta(minutes=1))  # failures are gathered into one report
+        await world.bot.effects_worker.wait_idle()
         return any(
             "newcomer role" in m["content"] and f"<@{user_id}>" in m["content"]
             for m in world.twin.messages(organizers)
