@@ -351,6 +351,8 @@ class EffectWorker:
             return await self._settled(record, result_id=int(message["id"]))
         if record.kind == EffectKind.DM:
             return await self._direct_message(record)
+        if record.kind == EffectKind.PRIVATE_THREAD:
+            return await self._private_thread(record)
         return await self.effects.mark_failed(record, f"unknown effect kind {record.kind!r}")
 
     def _cannot_change_role(self, record: EffectRecord) -> str | None:
@@ -375,6 +377,24 @@ class EffectWorker:
         await self.bucket.acquire()
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
         return await self.bot.http.request(route, json=body)
+
+    async def _private_thread(self, record: EffectRecord) -> Outcome:
+        """Open the thread, add its members, post the message. A retry after a partial failure
+        opens a new thread (the first stays empty or unseen)."""
+        payload = record.payload
+        await self.bucket.acquire()
+        thread = await self.bot.http.start_thread_without_message(
+            int(payload["channel_id"]),
+            name=str(payload["name"]),
+            auto_archive_duration=10080,
+            type=12,
+            invitable=False,
+        )
+        thread_id = int(thread["id"])
+        for user_id in payload["user_ids"]:
+            await self.bot.http.add_user_to_thread(thread_id, int(user_id))
+        message = await self._send(record, thread_id)
+        return await self._settled(record, result_id=int(message["id"]))
 
     async def _direct_message(self, record: EffectRecord) -> Outcome:
         user_id = int(record.payload["user_id"])

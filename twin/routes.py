@@ -38,7 +38,7 @@ from twin.state import (
 )
 
 NONCE_TTL = 300.0
-TEXT_CHANNELS = {0, 1, 2, 3, 5, 13}
+TEXT_CHANNELS = {0, 1, 2, 3, 5, 11, 12, 13}
 
 # -- helpers -----------------------------------------------------------------------------------
 
@@ -594,6 +594,63 @@ async def create_guild_channel(ctx: Ctx) -> Any:
     )
     world.add_channel(guild, channel)
     return 201, channel.payload(world)
+
+
+@route("POST", "/channels/{channel_id}/threads")
+async def start_thread_without_message(ctx: Ctx) -> Any:
+    """A thread not attached to a message (private by default, as Discord does)."""
+    world = ctx.world
+    parent = _channel(ctx, need=Perm.VIEW_CHANNEL)
+    guild = world.guild_of(parent)
+    if guild is None or parent.type not in (ChannelType.GUILD_TEXT, ChannelType.GUILD_ANNOUNCEMENT):
+        raise ApiError(400, 50024, "Cannot execute action on this channel type")
+    body = ctx.json()
+    kind = int(body.get("type") or ChannelType.PRIVATE_THREAD)
+    check(
+        kind in (ChannelType.PUBLIC_THREAD, ChannelType.PRIVATE_THREAD),
+        "type",
+        "BASE_TYPE_CHOICES",
+        "Value must be one of [11, 12].",
+    )
+    need = Perm.CREATE_PRIVATE_THREADS if kind == ChannelType.PRIVATE_THREAD else 0
+    perms = channel_permissions(guild, world.bot_user_id, parent)
+    if perms & need != need:
+        raise missing_permissions()
+    name = str(body.get("name") or "")
+    check(
+        1 <= len(name) <= 100,
+        "name",
+        "BASE_TYPE_BAD_LENGTH",
+        "Must be between 1 and 100 in length.",
+    )
+    thread = TwinChannel(
+        id=world.new_id(),
+        type=kind,
+        name=name,
+        guild_id=guild.id,
+        parent_id=parent.id,
+        overwrites={
+            k: Overwrite(ow.id, ow.type, ow.allow, ow.deny) for k, ow in parent.overwrites.items()
+        },
+        thread_member_ids=[world.bot_user_id],
+    )
+    world.add_thread(guild, thread)
+    return 201, thread.payload(world)
+
+
+@route("PUT", "/channels/{channel_id}/thread-members/{user_id}")
+async def add_thread_member(ctx: Ctx) -> Any:
+    world = ctx.world
+    thread = _channel(ctx, need=Perm.VIEW_CHANNEL)
+    if thread.type not in (ChannelType.PUBLIC_THREAD, ChannelType.PRIVATE_THREAD):
+        raise ApiError(400, 50024, "Cannot execute action on this channel type")
+    guild = world.guild_of(thread)
+    user_id = ctx.id("user_id")
+    if guild is None or user_id not in guild.members:
+        raise unknown("member")
+    if user_id not in thread.thread_member_ids:
+        thread.thread_member_ids.append(user_id)
+    return 204, None
 
 
 @route("PATCH", "/guilds/{guild_id}/channels")

@@ -52,6 +52,8 @@ class ChannelType:
     GROUP_DM = 3
     GUILD_CATEGORY = 4
     GUILD_ANNOUNCEMENT = 5
+    PUBLIC_THREAD = 11
+    PRIVATE_THREAD = 12
     GUILD_STAGE_VOICE = 13
     GUILD_FORUM = 15
     GUILD_MEDIA = 16
@@ -162,6 +164,8 @@ class TwinChannel:
     overwrites: dict[int, Overwrite] = field(default_factory=dict)
     recipient_ids: list[int] = field(default_factory=list)
     last_message_id: int | None = None
+    #: a thread's members (the bot, its creator, and whoever it added)
+    thread_member_ids: list[int] = field(default_factory=list)
 
     def payload(self, world: World) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -185,6 +189,17 @@ class TwinChannel:
                 "nsfw": self.nsfw,
             }
         )
+        if self.type in (ChannelType.PUBLIC_THREAD, ChannelType.PRIVATE_THREAD):
+            data["owner_id"] = str(world.bot_user_id)
+            data["member_count"] = len(self.thread_member_ids)
+            data["message_count"] = len(world.messages.get(self.id, []))
+            data["thread_metadata"] = {
+                "archived": False,
+                "auto_archive_duration": 10080,
+                "archive_timestamp": "2026-01-01T00:00:00+00:00",
+                "locked": False,
+                "invitable": False,
+            }
         if self.type in TEXT_LIKE:
             data["topic"] = self.topic
             data["last_message_id"] = _opt_str(self.last_message_id)
@@ -568,6 +583,13 @@ class World:
         self.channels[channel.id] = channel
         self.messages.setdefault(channel.id, [])
         self.emit("CHANNEL_CREATE", channel.payload(self), guild.id, Intent.GUILDS)
+
+    def add_thread(self, guild: TwinGuild, thread: TwinChannel) -> None:
+        """Threads are not among the guild's channels (as on Discord); the bot is told by
+        THREAD_CREATE."""
+        self.channels[thread.id] = thread
+        self.messages.setdefault(thread.id, [])
+        self.emit("THREAD_CREATE", thread.payload(self), guild.id, Intent.GUILDS)
 
     def update_channel(self, channel: TwinChannel) -> None:
         self.emit("CHANNEL_UPDATE", channel.payload(self), channel.guild_id, Intent.GUILDS)

@@ -220,6 +220,37 @@ def channel_post(
     )
 
 
+def private_thread(
+    guild_id: int,
+    channel_id: int,
+    user_ids: Sequence[int],
+    *,
+    name: str,
+    purpose: str,
+    dedupe_key: str | None,
+    content: str,
+    describe: str | None = None,
+) -> EffectRequest:
+    """A private thread in a channel with these members added and one message in it: how
+    members whose DMs are closed still get a message meant for them alone."""
+    payload: dict[str, Any] = {
+        "channel_id": channel_id,
+        "user_ids": list(user_ids),
+        "name": name[:100],
+        "message": _message(content, None, None, ()),
+        "describe": describe or f"open a private thread in <#{channel_id}>",
+    }
+    return EffectRequest(
+        kind=EffectKind.PRIVATE_THREAD,
+        subject=f"thread:{channel_id}:{'-'.join(map(str, user_ids))}",
+        payload=payload,
+        guild_id=guild_id,
+        purpose=purpose,
+        lane=purpose,
+        dedupe_key=dedupe_key,
+    )
+
+
 def direct_message(
     user_id: int,
     *,

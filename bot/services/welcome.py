@@ -31,6 +31,7 @@ from bot.services.effects import (
     EffectService,
     channel_post,
     direct_message,
+    private_thread,
     role_grant,
     role_removal,
 )
@@ -816,7 +817,9 @@ class WelcomeService:
                 )
             geoname_id = profile.geoname_id if profile else None
             if intro_opt_in and geoname_id is not None:
-                introduced = await self._introduce(session, guild_id, user_id, geoname_id, profile)
+                introduced = await self._introduce(
+                    session, guild_id, user_id, geoname_id, profile, config.welcome_channel_id
+                )
             await self._effects.enqueue(session, *requests)
         place = self._places.get(geoname_id) if geoname_id is not None else None
         chapters, in_city, nearby = await self._surroundings(guild_id, user_id, place, config)
@@ -837,9 +840,27 @@ class WelcomeService:
         user_id: int,
         geoname_id: int,
         profile: MemberProfile | None,
+        welcome_channel_id: int | None,
     ) -> list[int]:
         """Pair the member with every opted-in member of the same city not yet introduced to
-        them; one DM to each naming the others. The unique pair makes a second time impossible."""
+        them; one DM to each naming the others (a private thread in the welcome channel with
+        them added when their DMs are closed). The unique pair makes a second time impossible."""
+
+        def in_thread(
+            recipient: int, named: Sequence[int], key: str, content: str
+        ) -> EffectRequest | None:
+            if welcome_channel_id is None:
+                return None
+            return private_thread(
+                guild_id,
+                welcome_channel_id,
+                [recipient, *named],
+                name="🤝 Introductions",
+                purpose="introduction",
+                dedupe_key=f"{key}:thread",
+                content=content,
+            )
+
         candidates = (
             await session.scalars(
                 select(Onboarding.user_id)
@@ -900,30 +921,36 @@ class WelcomeService:
             return []
         city = (profile.city_label if profile else None) or "your city"
         names = ", ".join(_mention(o) for o in fresh)
+        key = f"intro:{guild_id}:{user_id}:{'-'.join(map(str, fresh))}"
+        content = (
+            f"🤝 You asked to meet members near you. In {city}: {names}. They asked "
+            "to be introduced too: say hello!"
+        )[:2000]
         requests = [
             direct_message(
                 user_id,
                 purpose="introduction",
                 guild_id=guild_id,
-                dedupe_key=f"intro:{guild_id}:{user_id}:{'-'.join(map(str, fresh))}",
-                content=(
-                    f"🤝 You asked to meet members near you. In {city}: {names}. They asked "
-                    "to be introduced too: say hello!"
-                )[:2000],
+                dedupe_key=key,
+                content=content,
+                fallback=in_thread(user_id, fresh, key, content),
             )
         ]
         for other in fresh:
             pair_key = f"{min(user_id, other)}-{max(user_id, other)}"
+            key = f"intro:{guild_id}:{pair_key}:{other}"
+            content = (
+                f"🤝 {_mention(user_id)} just joined and lives in {city} too; you both "
+                "asked to be introduced to members nearby. Say hello!"
+            )
             requests.append(
                 direct_message(
                     other,
                     purpose="introduction",
                     guild_id=guild_id,
-                    dedupe_key=f"intro:{guild_id}:{pair_key}:{other}",
-                    content=(
-                        f"🤝 {_mention(user_id)} just joined and lives in {city} too; you both "
-                        "asked to be introduced to members nearby. Say hello!"
-                    ),
+                    dedupe_key=key,
+                    content=content,
+                    fallback=in_thread(other, [user_id], key, content),
                 )
             )
         await self._effects.enqueue(session, *requests)

@@ -28,6 +28,7 @@ class EffectKind(enum.StrEnum):
     CHANNEL_OVERWRITE = "channel_overwrite"
     DM = "dm"
     CHANNEL_POST = "channel_post"
+    PRIVATE_THREAD = "private_thread"
 
 
 class EffectStatus(enum.StrEnum):

@@ -18,6 +18,7 @@ WHY = "welcome:why"
 WHAT = "welcome:what"
 CITY = "welcome:city"
 DEFERRED = 5
+PRIVATE_THREAD = 12
 
 
 def components_of(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -402,3 +403,37 @@ async def test_a_role_above_the_bot_is_reported_to_organizers_by_name(world: Wor
     await world.twin.wait_for(reported, message="the role problem was not reported")
     report = next(m for m in world.twin.messages(organizers) if f"<@{user_id}>" in m["content"])
     assert "drag" in report["content"] and "Newcomer" in report["content"], report
+
+
+async def test_introduction_falls_back_to_a_private_thread_when_dms_are_closed(
+    world: World,
+) -> None:
+    welcome, _ = await setup_channels(world)
+    ana = await world.join("ana")
+    ben = await world.join("ben")
+    await world.bot.effects_worker.wait_idle()
+    world.twin.set_dms_closed(ben)
+    await onboard(world, welcome_post(world, welcome, ana), ana, city="Boston, MA", intro=True)
+    done, _ = await onboard(
+        world, welcome_post(world, welcome, ben), ben, city="Boston, MA", intro=True
+    )
+    assert f"<@{ana}>" in done["content"], done
+    await world.bot.effects_worker.wait_idle()
+    # ana's DMs are open: a DM naming ben; ben's are closed: a private thread in the welcome
+    # channel with ben and ana in it, naming ana; nothing posted in the channel itself
+    [to_ana] = [m for m in world.twin.dms(ana) if "🤝" in m["content"]]
+    assert f"<@{ben}>" in to_ana["content"]
+    assert not [m for m in world.twin.messages(welcome) if "🤝" in m["content"]]
+    threads = [
+        c
+        for c in world.twin.world.channels.values()
+        if c.type == PRIVATE_THREAD and c.parent_id == welcome
+    ]
+    [thread] = threads
+    assert set(thread.thread_member_ids) >= {ben, ana}
+    [intro] = world.twin.messages(thread.id)
+    assert f"<@{ana}>" in intro["content"] and "🤝" in intro["content"]
+    # again (editing the answers): no second thread
+    await onboard(world, welcome_post(world, welcome, ben), ben, city="Boston, MA", intro=True)
+    await world.bot.effects_worker.wait_idle()
+    assert [c for c in world.twin.world.channels.values() if c.type == PRIVATE_THREAD] == threads
