@@ -23,7 +23,7 @@ from bot.client import ChapterBot
 from bot.errors import InvalidInput, NotFound
 from bot.interactions import guild_and_member, logged_autocomplete
 from bot.limits import CONTENT_MAX, clip, fit_choices, fit_embed, join_inline, join_lines
-from bot.notify import notify_organizers, post_in_channel
+from bot.notify import post_in_channel
 from bot.provisioning import (
     ProvisionReport,
     propose_and_provision,
@@ -39,7 +39,13 @@ from bot.services.chapters import (
     Transition,
     normalize_role,
 )
-from bot.services.effects import EffectStatus, role_subject
+from bot.services.effects import (
+    EffectRequest,
+    EffectStatus,
+    channel_post,
+    direct_message,
+    role_subject,
+)
 from bot.services.member_map import MemberMapService
 from bot.services.places import CONTINENT_NAMES
 from bot.services.sanitize import parse_row_id
@@ -168,9 +174,54 @@ class Chapters(
         for transition in transitions:
             if not by_hand and transition.to_status not in ANNOUNCED:
                 continue
-            text = transition_text(transition, lapse_days)
-            await self._post(transition.chapter, text)
-            await notify_organizers(self.bot, transition.chapter.guild_id, text)
+            text = clip(transition_text(transition, lapse_days))
+            await self.bot.services.effects.enqueue_now(
+                *await self._announcements(transition, text)
+            )
+
+    async def _announcements(self, transition: Transition, text: str) -> list[EffectRequest]:
+        """The chapter channel's post and the organizers' notice of one status change, as
+        outbox effects keyed by the change, so a retry or a second announcer never posts twice
+        and a 5xx is retried."""
+        chapter = transition.chapter
+        key = f"chapter-status:{transition.change_id}"
+        requests = []
+        if chapter.channel_id:
+            requests.append(
+                channel_post(
+                    chapter.channel_id,
+                    guild_id=chapter.guild_id,
+                    content=text,
+                    purpose="announce",
+                    dedupe_key=f"{key}:channel",
+                    describe=f"announce a status change in <#{chapter.channel_id}>",
+                )
+            )
+        settings = await self.bot.services.guilds.get(chapter.guild_id)
+        if settings.organizer_channel_id:
+            requests.append(
+                channel_post(
+                    settings.organizer_channel_id,
+                    guild_id=chapter.guild_id,
+                    content=text,
+                    purpose="announce",
+                    dedupe_key=f"{key}:organizers",
+                    describe="tell organizers of a status change",
+                )
+            )
+        else:  # as notify_organizers does: the owner, by DM
+            guild = self.bot.get_guild(chapter.guild_id)
+            if guild is not None and guild.owner_id is not None:
+                requests.append(
+                    direct_message(
+                        guild.owner_id,
+                        purpose="announce",
+                        dedupe_key=f"{key}:owner",
+                        content=text,
+                        guild_id=chapter.guild_id,
+                    )
+                )
+        return requests
 
     async def _provision(self, guild: discord.Guild, chapter: ChapterSummary) -> ProvisionReport:
         return await provision(self.bot, guild, chapter)

@@ -534,3 +534,33 @@ async def test_a_50013_despite_manage_roles_names_the_role_to_move(world: World)
     await world.advance(timedelta(minutes=1))  # failures are gathered into one report
     await world.twin.wait_for(told, timeout=3)
     world.twin.assert_no_spec_violations()
+
+
+async def test_a_status_announcement_survives_server_errors_and_arrives_once(
+    world: World,
+) -> None:
+    organizers = await organizers_channel(world)
+    founder = await world.join("mara")
+    chapter = await propose(world, founder, "Chicago")
+    await world.bot.effects_worker.wait_idle()
+    before = len(world.twin.messages(chapter.channel_id))  # type: ignore[arg-type]
+    world.twin.inject_error(
+        "POST", rf"/channels/{chapter.channel_id}/messages", status=503, count=2
+    )
+    ix = await world.slash(
+        world.organizer_id, "chapter", "set-status", chapter=str(chapter.id), status="formal",
+        reason="they have met for years",
+    )  # fmt: skip
+    assert "now **formal**" in content(await answer(ix))
+    for _ in range(3):
+        await world.bot.effects_worker.wait_idle()
+        await world.advance(timedelta(minutes=5))  # the retries' durable timer
+    await world.bot.effects_worker.wait_idle()
+    posted = world.twin.messages(chapter.channel_id)[before:]  # type: ignore[arg-type]
+    told = [m for m in world.twin.messages(organizers) if "formal" in str(m["content"])]
+    assert len(posted) == 1 and len(told) == 1, (posted, told)
+    assert posted[0]["content"] == told[0]["content"]
+    sends = world.twin.requests_to("POST", "/channels/{channel_id}/messages")
+    nonces = {r.body["nonce"] for r in sends if r.body.get("content") == posted[0]["content"]}
+    assert len(nonces) == 2  # one per effect (channel, organizers), the same on every retry
+    assert sum(r.status == 503 for r in sends) == 2  # the channel post was retried twice

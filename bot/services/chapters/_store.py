@@ -333,16 +333,15 @@ class ChapterStore:
         chapter.status = to
         chapter.status_changed_at = now
         chapter.active = True if to in ACTIVE_STATUSES else None
-        session.add(
-            ChapterStatusChange(
-                chapter_id=chapter.id,
-                from_status=before,
-                to_status=to,
-                reason=reason[:2000],
-                actor_id=actor_id,
-                at=now,
-            )
+        change = ChapterStatusChange(
+            chapter_id=chapter.id,
+            from_status=before,
+            to_status=to,
+            reason=reason[:2000],
+            actor_id=actor_id,
+            at=now,
         )
+        session.add(change)
         await session.flush()
         return Transition(
             chapter=await self._summary(session, chapter),
@@ -351,4 +350,5 @@ class ChapterStore:
             reason=reason,
             at=now,
             automatic=actor_id is None,
+            change_id=change.id,
         )

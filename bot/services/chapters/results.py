@@ -131,6 +131,8 @@ class Transition:
     reason: str
     at: datetime
     automatic: bool
+    #: the ``chapter_status_change`` row: announcements of this change are keyed by it
+    change_id: int
 
 
 @dataclass(frozen=True, slots=True)
