@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,6 +42,7 @@ from bot.services.effects import (
     EffectService,
     EffectStatus,
     Outcome,
+    attachments_of,
     channel_post,
     direct_message,
 )
@@ -376,7 +378,21 @@ class EffectWorker:
         body["enforce_nonce"] = True
         await self.bucket.acquire()
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
-        return await self.bot.http.request(route, json=body)
+        files = attachments_of(record.payload)
+        if not files:
+            return await self.bot.http.request(route, json=body)
+        body["attachments"] = [{"id": i, "filename": f.filename} for i, f in enumerate(files)]
+        form: list[dict[str, Any]] = [{"name": "payload_json", "value": json.dumps(body)}]
+        form += [
+            {
+                "name": f"files[{i}]",
+                "value": f.data,
+                "filename": f.filename,
+                "content_type": f.content_type,
+            }
+            for i, f in enumerate(files)
+        ]
+        return await self.bot.http.request(route, form=form)
 
     async def _private_thread(self, record: EffectRecord) -> Outcome:
         """Open the thread, add its members, post the message. A retry after a partial failure

@@ -15,6 +15,7 @@ starves a welcome. Nothing here imports discord.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -170,6 +171,43 @@ def channel_overwrite(
     )
 
 
+#: attachments ride in the outbox row itself, so they stay small (an .ics is ~1 KB)
+MAX_ATTACHMENT_BYTES = 64 * 1024
+MAX_ATTACHMENTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A small file sent with a message (multipart, with the same nonce as a plain message)."""
+
+    filename: str
+    data: bytes
+    content_type: str = "application/octet-stream"
+
+
+def _attachments(files: Sequence[Attachment]) -> list[dict[str, str]]:
+    if len(files) > MAX_ATTACHMENTS or sum(len(f.data) for f in files) > MAX_ATTACHMENT_BYTES:
+        raise ValueError(
+            f"at most {MAX_ATTACHMENTS} attachments of {MAX_ATTACHMENT_BYTES} bytes in all"
+        )
+    return [
+        {
+            "filename": f.filename,
+            "content_type": f.content_type,
+            "content_base64": base64.b64encode(f.data).decode("ascii"),
+        }
+        for f in files
+    ]
+
+
+def attachments_of(payload: dict[str, Any]) -> list[Attachment]:
+    """The files a message effect's payload carries (none for most)."""
+    return [
+        Attachment(f["filename"], base64.b64decode(f["content_base64"]), f["content_type"])
+        for f in payload.get("files", [])
+    ]
+
+
 def _message(
     content: str | None,
     embeds: Sequence[dict[str, Any]] | None,
@@ -203,16 +241,20 @@ def channel_post(
     lane: str | None = None,
     dedupe_key: str | None = None,
     describe: str = "post a message",
+    files: Sequence[Attachment] = (),
 ) -> EffectRequest:
     """Post in a channel, once (a deterministic nonce makes a resend after a crash harmless)."""
+    payload: dict[str, Any] = {
+        "channel_id": channel_id,
+        "message": _message(content, embeds, components, mention_user_ids),
+        "describe": describe,
+    }
+    if files:
+        payload["files"] = _attachments(files)
     return EffectRequest(
         kind=EffectKind.CHANNEL_POST,
         subject=f"channel:{channel_id}",
-        payload={
-            "channel_id": channel_id,
-            "message": _message(content, embeds, components, mention_user_ids),
-            "describe": describe,
-        },
+        payload=payload,
         guild_id=guild_id,
         purpose=purpose,
         lane=lane or f"{purpose}:{guild_id or 0}",
@@ -263,6 +305,7 @@ def direct_message(
     lane: str | None = None,
     fallback: EffectRequest | None = None,
     describe: str | None = None,
+    files: Sequence[Attachment] = (),
 ) -> EffectRequest:
     """DM a member, once. ``lane`` groups a fan-out (e.g. ``reminder:chapter:12``) so it
     interleaves with other lanes. ``fallback`` (e.g. a :func:`channel_post`) is enqueued in the
@@ -272,6 +315,8 @@ def direct_message(
         "message": _message(content, embeds, components, ()),
         "describe": describe or f"send <@{user_id}> a direct message",
     }
+    if files:
+        payload["files"] = _attachments(files)
     if fallback is not None:
         payload["fallback"] = _request_to_json(fallback)
     return EffectRequest(

@@ -527,12 +527,16 @@ class MeetingService:
         self, guild_id: int, *, chapter_id: int | None = None, occurrence_id: int | None = None
     ) -> bytes:
         """An iCalendar file of one occurrence, or a chapter's upcoming ones (icalendar)."""
-        import icalendar  # ~70 ms and ~3 MB to import: only when someone exports a calendar
-
         if occurrence_id is not None:
             views = [await self.get(guild_id, occurrence_id)]
         else:
             views = await self.upcoming(guild_id, chapter_id=chapter_id, limit=100)
+        return self.calendar(views)
+
+    def calendar(self, views: Sequence[OccurrenceView]) -> bytes:
+        """An iCalendar file of these occurrences (also attached to each reminder DM)."""
+        import icalendar  # ~70 ms and ~3 MB to import: only when a calendar is made
+
         calendar = icalendar.Calendar()
         calendar.add("prodid", "-//chapterbot//meetings//EN")
         calendar.add("version", "2.0")

@@ -186,7 +186,7 @@ class Meetings(
 ):
     def __init__(self, bot: ChapterBot) -> None:
         self.bot = bot
-        self.renderer = ReminderMessages()
+        self.renderer = ReminderMessages(bot.services.meetings.calendar)
         # guilds whose organizers were told the bot lacks Manage Events (once per run)
         self._told_manage_events: set[int] = set()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -12,7 +12,7 @@ import discord
 from bot.client import ChapterBot
 from bot.interactions import ErrorHandlingItem, ErrorHandlingView
 from bot.limits import clip
-from bot.services.effects import EffectRequest, channel_post, direct_message
+from bot.services.effects import Attachment, EffectRequest, channel_post, direct_message
 from bot.services.meetings import DueReminder, OccurrenceView, RsvpAnswer
 from bot.services.recurrence import SeriesPlan, format_lead
 from bot.services.sanitize import require_row_id
@@ -142,6 +142,9 @@ def rsvp_view(view: OccurrenceView) -> ErrorHandlingView:
 class ReminderMessages:
     """Outbox requests for reminders (``MeetingService.prepare_reminders`` writes them)."""
 
+    def __init__(self, calendar: Callable[[Sequence[OccurrenceView]], bytes]) -> None:
+        self._calendar = calendar
+
     def direct(
         self, occurrence: OccurrenceView, due: DueReminder, lead: timedelta
     ) -> EffectRequest:
@@ -170,6 +173,13 @@ class ReminderMessages:
             lane=f"reminder:chapter:{occurrence.chapter_id}",
             fallback=fallback,
             describe=f"remind <@{due.user_id}> of {occurrence.title}",
+            files=[
+                Attachment(
+                    f"meeting-{occurrence.id}.ics",
+                    self._calendar([occurrence]),
+                    "text/calendar",
+                )
+            ],
         )
 
     def channel(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import icalendar
 from sqlalchemy import func, select
 
 from bot.clock import FakeClock
@@ -139,6 +140,14 @@ async def test_schedule_rsvp_remind_and_record_attendance(world: World) -> None:
         [dm] = world.dms(user)
         assert "Monthly circle" in dm["content"] and "<t:" in dm["content"]
         assert going in buttons(dm)
+        # the DM carries the meeting as an .ics file a calendar app can import
+        [ics] = dm["attachments"]
+        assert ics["filename"] == f"meeting-{meeting}.ics"
+        calendar = icalendar.Calendar.from_ical(world.twin.attachment_bytes(ics))
+        [event] = calendar.walk("VEVENT")
+        view = await world.services.meetings.get(world.guild_id, meeting)
+        assert event.decoded("dtstart") == view.starts_at
+        assert str(event.get("summary")).startswith("Monthly circle")
     assert world.dms(ben) == []
     fallback = [
         m for m in world.twin.messages(chapter.channel_id or 0) if f"<@{cat}>" in m["content"]

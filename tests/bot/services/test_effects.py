@@ -11,11 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import FakeClock
 from bot.services.effects import (
+    MAX_ATTACHMENT_BYTES,
+    Attachment,
     EffectKind,
     EffectRecord,
     EffectRequest,
     EffectService,
     EffectStatus,
+    attachments_of,
     channel_post,
     direct_message,
     role_grant,
@@ -282,3 +285,18 @@ async def test_a_report_that_cannot_be_written_leaves_the_failures_unreported(
     with pytest.raises(RuntimeError):
         await effects.report_failures(GUILD, broken)
     assert await effects.unreported_failures(GUILD) == 1  # the timer's retry tells them
+
+
+def test_message_attachments_ride_in_the_payload_and_are_capped() -> None:
+    ics = Attachment("meeting-1.ics", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", "text/calendar")
+    request = direct_message(1, purpose="reminder", dedupe_key="r:1", content="hi", files=[ics])
+    assert attachments_of(request.payload) == [ics]
+    assert attachments_of(channel_post(5, guild_id=GUILD, content="x", purpose="p").payload) == []
+    with pytest.raises(ValueError, match="attachments"):
+        channel_post(
+            5,
+            guild_id=GUILD,
+            content="x",
+            purpose="p",
+            files=[Attachment("big.bin", b"0" * (MAX_ATTACHMENT_BYTES + 1))],
+        )
