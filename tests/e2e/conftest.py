@@ -81,6 +81,12 @@ class World:
             return profile is not None and profile.active
 
         await self.twin.wait_for(recorded, timeout=5, message=f"{name}'s join was not recorded")
+        # the join's later steps (the welcome) run under the guild's member-event lock: wait for
+        # them too, or a command right after the join races them (seen under CPU load)
+        member_events = self.bot.get_cog("MemberEvents")
+        assert member_events is not None
+        async with member_events.guild_lock(self.guild_id):  # type: ignore[attr-defined]
+            pass
         return user_id
 
     async def slash(

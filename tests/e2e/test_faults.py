@@ -139,7 +139,10 @@ async def test_the_daily_evaluation_makes_role_holders_equal_members(world: Worl
     assert not await converged(world, chapter.id, role_id)
     await world.advance(timedelta(days=1))  # the daily evaluation timer
     await world.bot.effects_worker.wait_idle()
-    assert holders(world.twin, world.guild_id, role_id) == {founder}
+    # the timer's listener may still be writing the effects when the worker first goes idle
+    await world.twin.wait_for(
+        lambda: holders(world.twin, world.guild_id, role_id) == {founder}, timeout=10
+    )
     assert await converged(world, chapter.id, role_id)
 
 
