@@ -146,3 +146,25 @@ async def test_a_stop_signal_during_the_migration_finishes_it_and_never_connects
         asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
         signal.signal(signal.SIGTERM, previous)
     assert migrated == [url] and seen == []
+
+
+def test_env_example_lists_every_setting_and_parses() -> None:
+    """`.env.example` is the settings reference people copy: every field is there, and its
+    values are valid once a token is filled in."""
+    from bot.settings import Settings
+    from tests.paths import REPO_ROOT
+
+    example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
+    names = {
+        line.split("=", 1)[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert {field.upper() for field in Settings.model_fields} <= names
+    values = {
+        line.split("=", 1)[0].lower(): line.split("=", 1)[1]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#") and line.split("=", 1)[1]
+    }
+    values["discord_token"] = "x" * 20
+    Settings(_env_file=None, **values)  # type: ignore[call-arg]
